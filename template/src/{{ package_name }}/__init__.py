@@ -1,0 +1,1 @@
+"""Machine-learning product: data, model and app lifecycle as code."""

@@ -1,0 +1,120 @@
+"""Command line: one command per lifecycle stage, defaults from the contract and settings."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from .config import ContractError, Settings
+from .data.collect import RawDataError, collect, load_splits
+from .model.evaluate import Evaluation, evaluate, write_report
+from .model.registry import ModelFileError, load_champion
+from .pipeline import run_pipeline
+
+app = typer.Typer(
+    help="Run the ML product's lifecycle: collect data, evaluate, serve.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console(stderr=True)
+
+Rows = Annotated[
+    int | None,
+    typer.Option(
+        min=10, max=100_000_000, help="Demo records to collect [default: contract data.demo_rows]."
+    ),
+]
+Seed = Annotated[
+    int | None, typer.Option(help="Seed of the demo source [default: contract data.seed].")
+]
+
+
+@contextmanager
+def _clear_errors() -> Iterator[None]:
+    """Turn the errors a user can fix into one red line and exit code 1, never a traceback."""
+    try:
+        yield
+    except (ContractError, RawDataError, ModelFileError, ValueError) as error:
+        console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+
+
+def _show(evaluation: Evaluation) -> None:
+    colour = "green" if evaluation.passes_gate else "yellow"
+    console.print(f"[{colour}]{evaluation.gate_summary()}[/]", highlight=False)
+    console.print(f"expected cost per record: {evaluation.expected_cost:.4f}", highlight=False)
+
+
+@app.command("collect")
+def collect_command(rows: Rows = None, seed: Seed = None) -> None:
+    """Collect raw records into data/raw (the synthetic demo source until you add your own)."""
+    with _clear_errors():
+        settings = Settings()
+        contract = settings.load_contract()
+        with console.status("collecting"):
+            paths = collect(
+                contract,
+                settings.raw_dir,
+                rows or contract.data.demo_rows,
+                contract.data.seed if seed is None else seed,
+            )
+        for path in paths:
+            console.print(f"raw data: {path}", highlight=False)
+
+
+@app.command("evaluate")
+def evaluate_command() -> None:
+    """Evaluate the champion on held-out data: primary metric, gate and expected cost."""
+    with _clear_errors():
+        settings = Settings()
+        contract = settings.load_contract()
+        model = load_champion(settings.champion_file, contract)
+        with console.status("evaluating"):
+            splits = load_splits(contract, settings.raw_dir)
+            evaluation = evaluate(model, splits.test, contract)
+            report = write_report(evaluation, contract, settings.path(settings.reports_dir))
+        _show(evaluation)
+        console.print(f"report: {report}", highlight=False)
+
+
+@app.command("pipeline")
+def pipeline_command(rows: Rows = None, seed: Seed = None) -> None:
+    """Run collect, calibrate, evaluate and register in order; the baseline becomes the champion."""
+    with _clear_errors():
+        settings = Settings()
+        with console.status("starting") as status:
+            result = run_pipeline(
+                settings, rows, seed, step=lambda stage: status.update(f"{stage} ...")
+            )
+        _show(result.evaluation)
+        console.print(f"evaluation report: {result.report}", highlight=False)
+        console.print(f"champion model: {result.champion}", highlight=False)
+        console.print("serve it with: uv run nox -s serve", highlight=False)
+
+
+@app.command("serve")
+def serve_command(
+    host: Annotated[
+        str | None, typer.Option(help="Interface to listen on [default: settings host].")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(min=1, max=65535, help="Port [default: settings port].")
+    ] = None,
+) -> None:
+    """Serve the champion over HTTP: POST /predict, GET /health/live and /health/ready."""
+    import uvicorn
+
+    with _clear_errors():
+        settings = Settings()
+        settings.load_contract()
+    uvicorn.run(
+        f"{__package__}.app.api:create_app",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+    )

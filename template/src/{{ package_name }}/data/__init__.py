@@ -1,0 +1,1 @@
+"""Data lifecycle: collect the raw records the model learns from."""

@@ -1,0 +1,1 @@
+"""Model lifecycle: the baseline to beat and its evaluation."""
