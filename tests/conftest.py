@@ -1,0 +1,85 @@
+"""Fixtures that render the template from this checkout, the way Copier's own suite does."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import copier
+import pytest
+
+TEMPLATE = Path(__file__).resolve().parents[1]
+TASK_TYPES = (
+    "binary_classification",
+    "multiclass_classification",
+    "regression",
+    "anomaly_detection",
+)
+Render = Callable[..., Path]
+
+
+def render_project(destination: Path, answers: dict[str, Any], *, tasks: bool = False) -> Path:
+    """Render this checkout (uncommitted changes included) with the default answers plus `answers`."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", copier.errors.DirtyLocalWarning)
+        copier.run_copy(
+            str(TEMPLATE),
+            destination,
+            data=answers,
+            defaults=True,
+            unsafe=True,
+            vcs_ref="HEAD",
+            skip_tasks=not tasks,
+            quiet=True,
+        )
+    return destination
+
+
+@pytest.fixture
+def render(tmp_path: Path) -> Render:
+    """Render a project into a fresh folder; returns its path."""
+    counter = iter(range(1_000))
+
+    def _render(tasks: bool = False, **answers: Any) -> Path:
+        return render_project(tmp_path / f"project-{next(counter)}", answers, tasks=tasks)
+
+    return _render
+
+
+def uv_environment() -> dict[str, str]:
+    """Environment for running uv in a generated project: never download an interpreter."""
+    env = {key: value for key, value in os.environ.items() if key != "VIRTUAL_ENV"}
+    env["UV_PYTHON_DOWNLOADS"] = "never"
+    env["UV_PYTHON"] = shutil.which("python3.11") or shutil.which("python3") or "python3"
+    env.setdefault("NO_COLOR", "1")
+    return env
+
+
+def uv() -> list[str]:
+    """The uv command: from PATH, or the module installed beside this interpreter."""
+    found = shutil.which("uv")
+    return [found] if found else ["python3", "-m", "uv"]
+
+
+def run(command: list[str], cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """Run a command in a generated project; fail the test with its output if it fails."""
+    result = subprocess.run(
+        command,
+        cwd=cwd,
+        env=uv_environment(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if result.returncode != 0:
+        pytest.fail(
+            f"{' '.join(command)} failed ({result.returncode}) in {cwd}:\n"
+            f"{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+        )
+    return result
