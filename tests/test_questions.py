@@ -141,3 +141,23 @@ def test_defaults_render_for_every_task_type(render: Render, task_type: str) -> 
         "regression": "monthly_spend",
         "anomaly_detection": "is_anomaly",
     }[task_type]
+
+
+@pytest.mark.parametrize(
+    ("name", "slug", "package"),
+    [
+        ("Customer Churn", "customer-churn", "customer_churn"),
+        ("True", "true", "true_app"),
+        ("Data", "data", "data_app"),
+        ("2024 Fraud -- Radar!", "fraud-radar", "fraud_radar"),
+        ("🚀", "ml-project", "ml_project"),
+        ("A" * 30 + " " + "b" * 49, "a" * 30 + "-" + "b" * 32, "a" * 30 + "_" + "b" * 9),
+    ],
+)
+def test_identifiers_derived_from_the_name_are_valid(
+    render: Render, name: str, slug: str, package: str
+) -> None:
+    """Whatever the project is called, the derived slug and package name pass their validators."""
+    project = render(project_name=name)
+    assert contract(project)["project"]["slug"] == slug
+    assert (project / "src" / package).is_dir()

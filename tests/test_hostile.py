@@ -1,0 +1,112 @@
+"""Hostile answers are refused before any file is written, or land in every file exactly as given."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import Render
+
+HOSTILE = [
+    'He said "stop": now',
+    "it's a 'quote'",
+    "{{ 7 * 7 }} {% if true %}x{% endif %} {# c #}",
+    "${{ github.token }}",
+    "line one\nline two",
+    "tab\there",
+    "carriage\rreturn",
+    "nul\x00byte",
+    "bell\x07",
+    "del\x7f",
+    "next\x85line",
+    "separator\u2028line",
+    "bom\ufeff",
+    "back\\slash \\n \\u0041",
+    "../../etc/passwd",
+    "a/b\\c",
+    "🚀 émoji ünïcode 漢字",
+    "x" * 300,
+    "y" * 301,
+    "yes",
+    "no",
+    "null",
+    "~",
+    "- x",
+    "? key",
+    ": colon",
+    "# not a comment",
+    "&anchor *alias !tag %directive @at `tick`",
+    "0x1F",
+    "1e3",
+    "true",
+    '"""triple"""',
+    "[1, 2]",
+    "{a: b}",
+    "",
+    "   ",
+    "ends with space ",
+]
+
+FREE_TEXT = ["project_name", "project_description", "business_goal", "business_metric", "author_name"]
+IDENTIFIERS = ["project_slug", "package_name", "target_name", "positive_class", "author_email"]
+
+
+def where_it_lands(project: Path, question: str) -> list[object]:
+    """Every place the answer to `question` is written in the project, parsed back."""
+    contract = yaml.safe_load((project / "ml_contract.yaml").read_text(encoding="utf-8"))
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8"))
+    answers = yaml.safe_load((project / ".copier-answers.yml").read_text(encoding="utf-8"))
+    places: dict[str, list[object]] = {
+        "project_name": [contract["project"]["name"]],
+        "project_slug": [contract["project"]["slug"], pyproject["project"]["name"]],
+        "project_description": [pyproject["project"]["description"]],
+        "business_goal": [contract["project"]["goal"]],
+        "business_metric": [contract["metrics"]["business_metric"]],
+        "author_name": [pyproject["project"]["authors"][0]["name"]],
+        "author_email": [pyproject["project"]["authors"][0]["email"]],
+        "target_name": [contract["task"]["target"]],
+        "positive_class": [contract["task"]["positive_class"]],
+        "package_name": [
+            next(path.name for path in (project / "src").iterdir() if path.is_dir())
+        ],
+    }
+    return [*places[question], answers[question]]
+
+
+@pytest.mark.parametrize("question", FREE_TEXT + IDENTIFIERS)
+@pytest.mark.parametrize("answer", HOSTILE, ids=range(len(HOSTILE)))
+def test_hostile_answer_is_refused_or_round_trips(
+    render: Render, tmp_path: Path, question: str, answer: str
+) -> None:
+    """Either a validator stops the copy with nothing written, or every file holds the answer."""
+    try:
+        project = render(**{question: answer})
+    except ValueError as error:
+        assert f"question '{question}'" in str(error)
+        assert not any(tmp_path.glob("project-*/*")), "files were written before the refusal"
+        return
+    assert all(value == answer for value in where_it_lands(project, question))
+    if question in FREE_TEXT[:3]:
+        assert answer in (project / "README.md").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    "answer", ["line one\nline two", "tab\there", "nul\x00byte", "separator\u2028line", "y" * 301]
+)
+def test_free_text_refuses_what_cannot_be_one_line(render: Render, answer: str) -> None:
+    """Control characters, line separators and overlong text are refused with a clear message."""
+    with pytest.raises(ValueError, match=r"printable text|at most"):
+        render(business_goal=answer)
+
+
+@pytest.mark.parametrize("question", IDENTIFIERS)
+@pytest.mark.parametrize("answer", ["../x", "a/b", "{{ x }}", "x\n", "x y", "ünï"])
+def test_identifiers_refuse_paths_templates_and_spaces(
+    render: Render, question: str, answer: str
+) -> None:
+    """Identifiers end up in paths, code and manifests, so anything beyond their alphabet is refused."""
+    with pytest.raises(ValueError, match=f"question '{question}'"):
+        render(**{question: answer})

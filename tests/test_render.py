@@ -1,0 +1,137 @@
+"""The render matrix: the exact file set, no leftover Jinja, and every file parses and lints."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import TASK_TYPES, Render
+
+EXPECTED_FILES = {
+    ".copier-answers.yml",
+    ".env.example",
+    ".github/workflows/ci.yml",
+    ".gitignore",
+    ".pre-commit-config.yaml",
+    "README.md",
+    "data/interim/.gitkeep",
+    "data/processed/.gitkeep",
+    "data/raw/.gitkeep",
+    "ml_contract.yaml",
+    "noxfile.py",
+    "pyproject.toml",
+    "reports/.gitkeep",
+    "src/{pkg}/__init__.py",
+    "src/{pkg}/__main__.py",
+    "src/{pkg}/app/__init__.py",
+    "src/{pkg}/app/api.py",
+    "src/{pkg}/app/schemas.py",
+    "src/{pkg}/cli.py",
+    "src/{pkg}/config.py",
+    "src/{pkg}/data/__init__.py",
+    "src/{pkg}/data/collect.py",
+    "src/{pkg}/data/demo.py",
+    "src/{pkg}/files.py",
+    "src/{pkg}/model/__init__.py",
+    "src/{pkg}/model/baseline.py",
+    "src/{pkg}/model/evaluate.py",
+    "src/{pkg}/model/registry.py",
+    "src/{pkg}/pipeline.py",
+    "tests/__init__.py",
+    "tests/conftest.py",
+    "tests/unit/__init__.py",
+    "tests/unit/test_api.py",
+    "tests/unit/test_baseline.py",
+    "tests/unit/test_collect.py",
+    "tests/unit/test_config.py",
+    "tests/unit/test_evaluate.py",
+}
+JINJA_LEFTOVER = re.compile(r"(?<!\$)\{\{|\{%|%\}|\{#|#\}")
+LONG_PACKAGE = "p" * 40
+
+MATRIX = [
+    pytest.param({"task_type": task, "data_availability": availability}, id=f"{task}-{availability}")
+    for task in TASK_TYPES
+    for availability in ("none", "unlabelled", "labelled")
+] + [
+    pytest.param(
+        {
+            "project_slug": "s" * 63,
+            "package_name": LONG_PACKAGE,
+            "target_name": "t" * 40,
+            "python_version": "3.13",
+            "license": "Proprietary",
+        },
+        id="longest-identifiers",
+    ),
+    pytest.param(
+        {
+            "task_type": "multiclass_classification",
+            "class_labels": ",".join(f"class-{n}.x" for n in range(10)),
+            "primary_metric": "accuracy",
+            "python_version": "3.12",
+        },
+        id="ten-classes",
+    ),
+    pytest.param(
+        {"task_type": "regression", "primary_metric": "r2", "metric_gate": -0.5},
+        id="regression-r2",
+    ),
+]
+
+
+def project_files(project: Path) -> set[str]:
+    """Every file of a rendered project, relative to it."""
+    return {
+        path.relative_to(project).as_posix()
+        for path in project.rglob("*")
+        if path.is_file() and ".git" not in path.relative_to(project).parts
+    }
+
+
+@pytest.mark.parametrize("answers", MATRIX)
+def test_render_matrix(render: Render, answers: dict) -> None:
+    """Each combination renders exactly the expected files, all of which parse."""
+    project = render(**answers)
+    package = answers.get("package_name", "customer_churn")
+    assert project_files(project) == {name.format(pkg=package) for name in EXPECTED_FILES}
+    for name in project_files(project):
+        path = project / name
+        text = path.read_text(encoding="utf-8")
+        assert not JINJA_LEFTOVER.search(text), f"leftover Jinja in {path.name}"
+        if path.suffix in {".yml", ".yaml"}:
+            list(yaml.safe_load_all(text))
+        elif path.suffix == ".toml":
+            tomllib.loads(text)
+        elif path.suffix == ".json":
+            json.loads(text)
+        elif path.suffix == ".py":
+            compile(text, str(path), "exec")
+
+
+@pytest.mark.parametrize("answers", MATRIX[:4] + MATRIX[-3:])
+def test_rendered_code_passes_ruff(render: Render, answers: dict) -> None:
+    """The rendered code is already lint-clean and formatted, whatever the identifiers' lengths."""
+    project = render(**answers)
+    ruff = [sys.executable, "-m", "ruff"]
+    for command in (["check", "--no-cache", "."], ["format", "--check", "--no-cache", "."]):
+        result = subprocess.run(
+            [*ruff, *command], cwd=project, capture_output=True, text=True, check=False
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_python_version_sets_requires_python_and_the_ci_matrix(render: Render) -> None:
+    """The oldest supported Python is the floor of requires-python and the first CI entry."""
+    project = render(python_version="3.12")
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8"))
+    assert pyproject["project"]["requires-python"] == ">=3.12"
+    workflow = yaml.safe_load((project / ".github/workflows/ci.yml").read_text(encoding="utf-8"))
+    assert workflow["jobs"]["unit"]["strategy"]["matrix"]["python"] == ["3.12", "3.13"]
