@@ -51,7 +51,9 @@ def lock() -> bool:
     except subprocess.TimeoutExpired:
         result = None
     if result is None or result.returncode != 0:
-        reason = "timed out" if result is None else (result.stderr.strip().splitlines() or ["?"])[-1]
+        reason = (
+            "timed out" if result is None else (result.stderr.strip().splitlines() or ["?"])[-1]
+        )
         say(f"could not write uv.lock ({reason}).")
         say("When the package registry is reachable, run: uv lock && git add uv.lock && git commit")
         return False
@@ -71,7 +73,9 @@ def first_commit() -> None:
     if git("rev-parse", "--is-inside-work-tree").returncode != 0:
         git("init", "--quiet", "--initial-branch=main")
     if git("rev-parse", "--verify", "--quiet", "HEAD").returncode == 0:
-        say("the project is inside an existing git history: review and commit the new files yourself.")
+        say(
+            "the project sits in an existing git history: review and commit the new files yourself."
+        )
         return
     identity: list[str] = []
     if not git("config", "user.email").stdout.strip():

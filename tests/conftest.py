@@ -24,7 +24,7 @@ Render = Callable[..., Path]
 
 
 def render_project(destination: Path, answers: dict[str, Any], *, tasks: bool = False) -> Path:
-    """Render this checkout (uncommitted changes included) with the default answers plus `answers`."""
+    """Render this checkout, uncommitted changes included, with the defaults plus `answers`."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", copier.errors.DirtyLocalWarning)
         copier.run_copy(
@@ -52,10 +52,9 @@ def render(tmp_path: Path) -> Render:
 
 
 def uv_environment() -> dict[str, str]:
-    """Environment for running uv in a generated project: never download an interpreter."""
+    """Environment for uv in a generated project: the machine's Python, never a downloaded one."""
     env = {key: value for key, value in os.environ.items() if key != "VIRTUAL_ENV"}
     env["UV_PYTHON_DOWNLOADS"] = "never"
-    env["UV_PYTHON"] = shutil.which("python3.11") or shutil.which("python3") or "python3"
     env.setdefault("NO_COLOR", "1")
     return env
 

@@ -1,4 +1,4 @@
-"""Hostile answers are refused before any file is written, or land in every file exactly as given."""
+"""Hostile answers are refused before any file is written, or land in every file exactly."""
 
 from __future__ import annotations
 
@@ -50,7 +50,13 @@ HOSTILE = [
     "ends with space ",
 ]
 
-FREE_TEXT = ["project_name", "project_description", "business_goal", "business_metric", "author_name"]
+FREE_TEXT = [
+    "project_name",
+    "project_description",
+    "business_goal",
+    "business_metric",
+    "author_name",
+]
 IDENTIFIERS = ["project_slug", "package_name", "target_name", "positive_class", "author_email"]
 
 
@@ -69,9 +75,7 @@ def where_it_lands(project: Path, question: str) -> list[object]:
         "author_email": [pyproject["project"]["authors"][0]["email"]],
         "target_name": [contract["task"]["target"]],
         "positive_class": [contract["task"]["positive_class"]],
-        "package_name": [
-            next(path.name for path in (project / "src").iterdir() if path.is_dir())
-        ],
+        "package_name": [next(path.name for path in (project / "src").iterdir() if path.is_dir())],
     }
     return [*places[question], answers[question]]
 
@@ -85,7 +89,11 @@ def test_hostile_answer_is_refused_or_round_trips(
     try:
         project = render(**{question: answer})
     except ValueError as error:
-        assert f"question '{question}'" in str(error)
+        refusal = str(error)
+    else:
+        refusal = ""
+    if refusal:
+        assert f"question '{question}'" in refusal
         assert not any(tmp_path.glob("project-*/*")), "files were written before the refusal"
         return
     assert all(value == answer for value in where_it_lands(project, question))
@@ -107,6 +115,6 @@ def test_free_text_refuses_what_cannot_be_one_line(render: Render, answer: str) 
 def test_identifiers_refuse_paths_templates_and_spaces(
     render: Render, question: str, answer: str
 ) -> None:
-    """Identifiers end up in paths, code and manifests, so anything beyond their alphabet is refused."""
+    """Identifiers end up in paths, code and manifests: all outside their alphabet is refused."""
     with pytest.raises(ValueError, match=f"question '{question}'"):
         render(**{question: answer})

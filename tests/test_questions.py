@@ -39,9 +39,7 @@ def test_regression_quantile_follows_from_the_costs(
     render: Render, over: float, under: float, quantile: float
 ) -> None:
     """Regression aims at the c_under / (c_over + c_under) quantile, which the contract holds."""
-    project = render(
-        task_type="regression", cost_over_prediction=over, cost_under_prediction=under
-    )
+    project = render(task_type="regression", cost_over_prediction=over, cost_under_prediction=under)
     rendered = contract(project)
     assert rendered["decision"] == {"quantile": quantile}
     assert rendered["costs"] == {"over_prediction": over, "under_prediction": under}
@@ -69,7 +67,10 @@ def test_metric_choices_depend_on_the_task(
 ) -> None:
     """Each task type offers its own metrics, defaults to a sensible one, and refuses the others."""
     assert contract(render(task_type=task_type))["metrics"]["primary"] == default_metric
-    assert contract(render(task_type=task_type, primary_metric=allowed))["metrics"]["primary"] == allowed
+    assert (
+        contract(render(task_type=task_type, primary_metric=allowed))["metrics"]["primary"]
+        == allowed
+    )
     with pytest.raises(ValueError, match="for "):
         render(task_type=task_type, primary_metric=refused)
 
@@ -109,7 +110,10 @@ def test_regression_gates_know_their_direction(
         ({"positive_class": "same", "negative_class": "same"}, "must differ"),
         ({"task_type": "multiclass_classification", "class_labels": "a,b"}, "3 to 10"),
         ({"task_type": "multiclass_classification", "class_labels": "a,b,a"}, "only once"),
-        ({"task_type": "multiclass_classification", "class_labels": "a,b,c d"}, "not a valid label"),
+        (
+            {"task_type": "multiclass_classification", "class_labels": "a,b,c d"},
+            "not a valid label",
+        ),
         ({"cost_false_positive": 0}, "positive number"),
         ({"cost_false_negative": -1}, "positive number"),
         ({"task_type": "regression", "cost_under_prediction": 0}, "positive number"),
@@ -123,7 +127,7 @@ def test_regression_gates_know_their_direction(
 def test_bad_answers_get_one_clear_line_and_no_files(
     render: Render, tmp_path: Path, answers: dict, message: str
 ) -> None:
-    """A bad answer stops Copier before it writes anything, with a message saying what is allowed."""
+    """A bad answer stops Copier before it writes anything, saying what is allowed instead."""
     with pytest.raises(ValueError, match=message) as caught:
         render(**answers)
     assert "\n" not in str(caught.value).strip()
@@ -135,12 +139,15 @@ def test_defaults_render_for_every_task_type(render: Render, task_type: str) -> 
     """Each task type renders with its defaults and names its own target column."""
     rendered = contract(render(task_type=task_type))
     assert rendered["task"]["type"] == task_type
-    assert rendered["task"]["target"] == {
-        "binary_classification": "churned",
-        "multiclass_classification": "priority",
-        "regression": "monthly_spend",
-        "anomaly_detection": "is_anomaly",
-    }[task_type]
+    assert (
+        rendered["task"]["target"]
+        == {
+            "binary_classification": "churned",
+            "multiclass_classification": "priority",
+            "regression": "monthly_spend",
+            "anomaly_detection": "is_anomaly",
+        }[task_type]
+    )
 
 
 @pytest.mark.parametrize(

@@ -57,7 +57,9 @@ JINJA_LEFTOVER = re.compile(r"(?<!\$)\{\{|\{%|%\}|\{#|#\}")
 LONG_PACKAGE = "p" * 40
 
 MATRIX = [
-    pytest.param({"task_type": task, "data_availability": availability}, id=f"{task}-{availability}")
+    pytest.param(
+        {"task_type": task, "data_availability": availability}, id=f"{task}-{availability}"
+    )
     for task in TASK_TYPES
     for availability in ("none", "unlabelled", "labelled")
 ] + [

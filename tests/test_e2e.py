@@ -1,0 +1,125 @@
+"""End to end: generated projects pass their own checks and serve predictions on loopback."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import TASK_TYPES, Render, run, uv, uv_environment
+
+pytestmark = pytest.mark.e2e
+
+EXAMPLES = {
+    "binary_classification": {
+        "age": 34,
+        "tenure_months": 3,
+        "monthly_charges": 95.5,
+        "support_calls": 5,
+        "contract_type": "monthly",
+        "sex": "female",
+    },
+}
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def http(method: str, url: str, body: object | None = None) -> tuple[int, dict]:
+    """One JSON request; returns the status and the decoded body, errors included."""
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(  # noqa: S310 - loopback URL built by the test
+        url, data=data, method=method, headers={"content-type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+@pytest.mark.parametrize("task_type", TASK_TYPES)
+def test_generated_project_passes_its_own_checks(render: Render, task_type: str) -> None:
+    """Right after generation, lint, types, unit tests and the pipeline are green."""
+    project = render(tasks=True, task_type=task_type)
+    assert (project / "uv.lock").exists(), "the post-copy task did not lock dependencies"
+    log = subprocess.run(["git", "log", "--oneline"], cwd=project, capture_output=True, text=True)
+    assert log.stdout.count("\n") == 1, "expected exactly one first commit"
+    result = run(
+        [*uv(), "run", "--locked", "nox", "-s", "lint", "types", "unit", "pipeline"], project
+    )
+    assert "evaluation report:" in result.stderr + result.stdout
+    assert (project / "reports" / "evaluation.md").exists()
+    assert (project / "models" / "champion.json").exists()
+
+
+def test_default_project_passes_pre_commit_and_serves_predictions(
+    render: Render, tmp_path: Path
+) -> None:
+    """The default project is pre-commit clean, and its API answers a real request on loopback."""
+    project = render(tasks=True)
+    env = uv_environment() | {"PRE_COMMIT_HOME": str(tmp_path / "pre-commit")}
+    hooks = subprocess.run(
+        [*uv(), "run", "--locked", "pre-commit", "run", "--all-files"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert hooks.returncode == 0, hooks.stdout + hooks.stderr
+    assert not subprocess.run(
+        ["git", "status", "--porcelain"], cwd=project, capture_output=True, text=True
+    ).stdout, "pre-commit changed files"
+
+    run([*uv(), "run", "--locked", "nox", "-s", "pipeline"], project)
+    port = free_port()
+    server = subprocess.Popen(
+        [*uv(), "run", "--locked", "nox", "-s", "serve", "--", "--port", str(port)],
+        cwd=project,
+        env=uv_environment(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        status = 0
+        while time.monotonic() < deadline and status != 200:
+            try:
+                status, health = http("GET", f"{base}/health/ready")
+            except OSError:
+                time.sleep(0.5)
+            assert server.poll() is None, "the service exited early"
+        assert status == 200, "the service never became ready"
+        assert health["model_version"] == 1
+
+        status, prediction = http("POST", f"{base}/predict", EXAMPLES["binary_classification"])
+        assert status == 200
+        assert prediction["label"] == "churn"
+        assert prediction["score"] >= prediction["threshold"] == 0.1667
+
+        status, batch = http(
+            "POST", f"{base}/predict", {"records": [EXAMPLES["binary_classification"]] * 3}
+        )
+        assert status == 200
+        assert batch["predictions"] == [prediction] * 3
+
+        status, refused = http("POST", f"{base}/predict", {"age": "old"})
+        assert status == 422
+        assert "old" not in json.dumps(refused)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

@@ -1,0 +1,58 @@
+"""Generated CI workflows validate against GitHub's schema and pass zizmor's audits, offline."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import Render
+
+BIN = Path(sys.executable).parent
+PINNED = re.compile(r"^[\w.-]+/[\w.-]+(/[\w./-]+)?@[0-9a-f]{40}$")
+
+
+@pytest.mark.parametrize("python_version", ["3.11", "3.13"])
+def test_ci_workflow_is_valid_and_has_no_zizmor_findings(
+    render: Render, python_version: str
+) -> None:
+    """The workflow matches the vendored GitHub schema and zizmor finds nothing, all offline."""
+    workflows = render(python_version=python_version) / ".github" / "workflows"
+    files = sorted(str(path) for path in workflows.glob("*.yml"))
+    schema = subprocess.run(
+        [BIN / "check-jsonschema", "--builtin-schema", "vendor.github-workflows", *files],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert schema.returncode == 0, schema.stdout + schema.stderr
+    audit = subprocess.run(
+        [BIN / "zizmor", "--offline", "--persona", "pedantic", "--no-progress", *files],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert audit.returncode == 0, audit.stdout + audit.stderr
+
+
+def test_ci_workflow_is_locked_down(render: Render) -> None:
+    """No permissions by default, read-only per job, credentials not kept, actions pinned by SHA."""
+    workflow = yaml.safe_load((render() / ".github/workflows/ci.yml").read_text(encoding="utf-8"))
+    assert workflow["permissions"] == {}
+    assert list(workflow["jobs"]) == ["lint", "types", "unit", "pipeline"]
+    for name, job in workflow["jobs"].items():
+        assert job["permissions"] == {"contents": "read"}, name
+        uses = [step["uses"] for step in job["steps"] if "uses" in step]
+        assert uses, name
+        assert all(PINNED.match(action) for action in uses), uses
+        checkout = next(
+            step for step in job["steps"] if step.get("uses", "").startswith("actions/checkout@")
+        )
+        assert checkout["with"]["persist-credentials"] is False
+        commands = [step["run"] for step in job["steps"] if "run" in step]
+        assert commands == [f"uv run --locked nox -s {name}"]
+    assert workflow["env"]["UV_PYTHON_DOWNLOADS"] == "never"
