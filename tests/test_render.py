@@ -38,6 +38,7 @@ EXPECTED_FILES = {
     "src/{pkg}/data/__init__.py",
     "src/{pkg}/data/collect.py",
     "src/{pkg}/data/demo.py",
+    "src/{pkg}/errors.py",
     "src/{pkg}/files.py",
     "src/{pkg}/model/__init__.py",
     "src/{pkg}/model/baseline.py",

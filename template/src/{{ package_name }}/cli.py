@@ -1,19 +1,23 @@
-"""Command line: one command per lifecycle stage, defaults from the contract and settings."""
+"""Command line: one command per lifecycle stage, defaults from the contract and settings.
+
+Stage modules are imported inside their commands, so `--help` answers without loading pandas
+or scikit-learn.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
-from .config import ContractError, Settings
-from .data.collect import RawDataError, collect, load_splits
-from .model.evaluate import Evaluation, evaluate, write_report
-from .model.registry import ModelFileError, load_champion
-from .pipeline import run_pipeline
+from .config import Settings
+from .errors import ProjectError
+
+if TYPE_CHECKING:
+    from .model.evaluate import Evaluation
 
 app = typer.Typer(
     help="Run the ML product's lifecycle: collect data, evaluate, serve.",
@@ -39,7 +43,7 @@ def _clear_errors() -> Iterator[None]:
     """Turn the errors a user can fix into one red line and exit code 1, never a traceback."""
     try:
         yield
-    except (ContractError, RawDataError, ModelFileError, ValueError) as error:
+    except (ProjectError, ValueError) as error:
         console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
 
@@ -53,6 +57,8 @@ def _show(evaluation: Evaluation) -> None:
 @app.command("collect")
 def collect_command(rows: Rows = None, seed: Seed = None) -> None:
     """Collect raw records into data/raw (the synthetic demo source until you add your own)."""
+    from .data.collect import collect
+
     with _clear_errors():
         settings = Settings()
         contract = settings.load_contract()
@@ -70,6 +76,10 @@ def collect_command(rows: Rows = None, seed: Seed = None) -> None:
 @app.command("evaluate")
 def evaluate_command() -> None:
     """Evaluate the champion on held-out data: primary metric, gate and expected cost."""
+    from .data.collect import load_splits
+    from .model.evaluate import evaluate, write_report
+    from .model.registry import load_champion
+
     with _clear_errors():
         settings = Settings()
         contract = settings.load_contract()
@@ -85,6 +95,8 @@ def evaluate_command() -> None:
 @app.command("pipeline")
 def pipeline_command(rows: Rows = None, seed: Seed = None) -> None:
     """Run collect, calibrate, evaluate and register in order; the baseline becomes the champion."""
+    from .pipeline import run_pipeline
+
     with _clear_errors():
         settings = Settings()
         with console.status("starting") as status:

@@ -13,8 +13,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from ..config import Settings
+from ..errors import ModelFileError
 from ..model.baseline import Baseline
-from ..model.registry import ModelFileError, load_champion
+from ..model.registry import load_champion
 from .schemas import (
     Batch,
     BatchPrediction,

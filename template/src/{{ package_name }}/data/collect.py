@@ -10,16 +10,13 @@ import numpy as np
 import pandas as pd
 
 from ..config import Contract
+from ..errors import RawDataError
 from ..files import write_atomic
 from . import demo
 
 RAW_FILE = "demo.csv"
 LABELLED_SAMPLE_FILE = "labelled_sample.csv"
 LABELLED_SAMPLE_ROWS = 500
-
-
-class RawDataError(RuntimeError):
-    """Raw data is missing, unreadable, or would be overwritten with something else."""
 
 
 @dataclass(frozen=True)

@@ -7,12 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from ..config import Contract
+from ..errors import ModelFileError
 from ..files import write_atomic
 from .baseline import Baseline
-
-
-class ModelFileError(RuntimeError):
-    """The model file is missing, unreadable, or was built for another contract."""
 
 
 def save_champion(model: Baseline, path: Path) -> Path:
