@@ -68,10 +68,10 @@ def _digest(content: bytes) -> str:
     return hashlib.sha256(content).hexdigest()
 
 
-def read_raw(path: Path) -> pd.DataFrame:
-    """Read one raw CSV file, naming the file in any error."""
+def read_raw(path: Path, text_columns: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Read one raw CSV file, naming the file in any error; text_columns stay strings."""
     try:
-        return pd.read_csv(path)
+        return pd.read_csv(path, dtype=dict.fromkeys(text_columns, str))
     except FileNotFoundError:
         raise RawDataError(f"{path}: not found; run `collect` first") from None
     except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
@@ -84,12 +84,14 @@ def load_splits(contract: Contract, raw_dir: Path) -> Splits:
     Labelled (and demo) data is split at random with the contract's seed and test fraction;
     unlabelled data is all used for calibration and the hand-labelled sample for evaluation.
     """
-    records = read_raw(raw_dir / RAW_FILE)
+    # Class labels such as "1" or "yes" must stay the strings the contract lists.
+    labels = (contract.task.target,) if contract.task.type == "multiclass_classification" else ()
+    records = read_raw(raw_dir / RAW_FILE, labels)
     missing = [column for column in demo.FEATURES if column not in records.columns]
     if missing:
         raise RawDataError(f"{raw_dir / RAW_FILE}: missing feature columns {missing}")
     if contract.data.availability == "unlabelled":
-        return Splits(train=records, test=read_raw(raw_dir / LABELLED_SAMPLE_FILE))
+        return Splits(train=records, test=read_raw(raw_dir / LABELLED_SAMPLE_FILE, labels))
     if contract.task.target not in records.columns:
         raise RawDataError(f"{raw_dir / RAW_FILE}: no target column {contract.task.target!r}")
     order = np.random.default_rng(contract.data.seed).permutation(len(records))
