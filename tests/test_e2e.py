@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
 import subprocess
 import time
@@ -85,13 +87,14 @@ def test_default_project_passes_pre_commit_and_serves_predictions(
 
     run([*uv(), "run", "--locked", "nox", "-s", "pipeline"], project)
     port = free_port()
+    log = (tmp_path / "serve.log").open("w")
     server = subprocess.Popen(
         [*uv(), "run", "--locked", "nox", "-s", "serve", "--", "--port", str(port)],
         cwd=project,
         env=uv_environment(),
-        stdout=subprocess.PIPE,
+        stdout=log,
         stderr=subprocess.STDOUT,
-        text=True,
+        start_new_session=True,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -102,7 +105,7 @@ def test_default_project_passes_pre_commit_and_serves_predictions(
                 status, health = http("GET", f"{base}/health/ready")
             except OSError:
                 time.sleep(0.5)
-            assert server.poll() is None, "the service exited early"
+            assert server.poll() is None, (tmp_path / "serve.log").read_text()
         assert status == 200, "the service never became ready"
         assert health["model_version"] == 1
 
@@ -121,5 +124,7 @@ def test_default_project_passes_pre_commit_and_serves_predictions(
         assert status == 422
         assert "old" not in json.dumps(refused)
     finally:
-        server.terminate()
+        # nox, uv and uvicorn form a process group of their own: stop all of it.
+        os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
+        log.close()

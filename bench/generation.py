@@ -1,0 +1,625 @@
+"""Benchmark generation speed: copier-mlops against cookiecutter-data-science, and time to green.
+
+Run it from the repository root with the dev environment's interpreter:
+
+    .venv/bin/python bench/generation.py            # about 2 minutes on an idle 2-core machine
+    .venv/bin/python bench/generation.py --help
+
+It prints a Markdown report and writes the raw numbers to bench/results/generation.json.
+Every generated project lands in a fresh temporary folder, removed right after it is timed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shlex
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_OUTPUT = REPO_ROOT / "bench" / "results" / "generation.json"
+COMMAND_TIMEOUT_SECONDS = 900
+
+# Answers given to ccds so that its post-generation hook only writes files: no environment
+# manager (nothing may create or fill a virtual environment), a plain requirements file and no
+# pydata packages. Every other answer keeps the template's first choice.
+CCDS_ANSWERS = {
+    "environment_manager": "none",
+    "dependency_file": "requirements.txt",
+    "pydata_packages": "none",
+}
+CCDS_HOME_CHECKOUT = Path("~/.cookiecutters/cookiecutter-data-science")
+
+TARGET_RATIO = 1.0
+TARGET_WITH_TASKS_SECONDS = 3.0
+TARGET_GREEN_SECONDS = 60.0
+
+
+class BenchError(RuntimeError):
+    """A measured command failed, so its timing means nothing."""
+
+
+@dataclass
+class Tools:
+    """The executables the benchmark runs, resolved once."""
+
+    copier: Path
+    ccds: Path | None
+    uv: list[str]
+    uv_bin_dir: Path | None
+
+
+@dataclass
+class Row:
+    """One line of the table: what was timed, its samples and how it compares to its target."""
+
+    what: str
+    target: str
+    samples: list[float] = field(default_factory=list)
+    verdict: str = ""
+    not_measured: str = ""
+
+    @property
+    def median(self) -> float | None:
+        """Median of the samples, or None when nothing was measured."""
+        return statistics.median(self.samples) if self.samples else None
+
+    @property
+    def minimum(self) -> float | None:
+        """Fastest sample, or None when nothing was measured."""
+        return min(self.samples) if self.samples else None
+
+
+def positive_int(text: str) -> int:
+    """Parse a count of at least one."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("give a whole number of at least 1")
+    return value
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Read the command line."""
+    parser = argparse.ArgumentParser(
+        description=(
+            "Time project generation: `copier copy` of this template without and with its "
+            "tasks, `ccds --no-input` of cookiecutter-data-science from a local template "
+            "checkout, and the time from `copier copy` to all generated checks passing "
+            "(`uv run nox`, then `uv run pre-commit run --all-files`). Prints a Markdown "
+            "report and writes the raw numbers as JSON."
+        ),
+        epilog=(
+            "Every command runs with UV_PYTHON_DOWNLOADS=never and no standard input, and "
+            "each row starts with one untimed warm-up run (bytecode, uv and pre-commit caches). "
+            "The ccds template is taken from --ccds-template, else $CCDS_TEMPLATE, else the "
+            f"installed ccds package, else {CCDS_HOME_CHECKOUT} (where ccds clones it); "
+            "without one the ccds row is left out. Exits 1 when a measured command fails."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument(
+        "--repeat",
+        type=positive_int,
+        default=7,
+        help="timed runs of each generation command (rows 1 to 3)",
+    )
+    parser.add_argument(
+        "--repeat-green",
+        type=positive_int,
+        default=3,
+        help="timed runs of copy plus all generated checks (row 4)",
+    )
+    parser.add_argument(
+        "--skip-green",
+        action="store_true",
+        help="leave out the time-to-green row, which takes most of the run",
+    )
+    parser.add_argument(
+        "--template",
+        type=Path,
+        default=REPO_ROOT,
+        help=(
+            "template source given to copier (copier takes HEAD plus any uncommitted changes "
+            "of a local repository; pass a clean clone to time exactly one commit)"
+        ),
+    )
+    parser.add_argument(
+        "--ccds-template",
+        type=Path,
+        default=None,
+        help="folder of a cookiecutter-data-science template checkout (holds ccds.json)",
+    )
+    parser.add_argument(
+        "--bytecode-cache",
+        choices=["warm", "inherit"],
+        default="warm",
+        help=(
+            "warm: every Python process writes and reuses bytecode in a private "
+            "PYTHONPYCACHEPREFIX, as on a user's machine after the first run; inherit: keep "
+            "this environment's PYTHONDONTWRITEBYTECODE, so a venv installed without bytecode "
+            "compiles all its imports on every run"
+        ),
+    )
+    parser.add_argument(
+        "--uv",
+        default="python3 -m uv",
+        help="command that runs uv in the generated project",
+    )
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=DEFAULT_OUTPUT,
+        help="where to write the raw numbers as JSON",
+    )
+    return parser.parse_args(argv)
+
+
+def find_executable(name: str) -> Path | None:
+    """Find a tool beside this interpreter, in the repository's .venv, then on PATH."""
+    for folder in (Path(sys.executable).parent, REPO_ROOT / ".venv" / "bin"):
+        candidate = folder / name
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return candidate
+    found = shutil.which(name)
+    return Path(found) if found else None
+
+
+def output_of(cmd: list[str], cwd: Path | None = None) -> str:
+    """First line a short command prints, or '?' when it fails."""
+    try:
+        result = subprocess.run(
+            cmd, cwd=cwd, capture_output=True, text=True, check=False, timeout=60
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return "?"
+    lines = (result.stdout or result.stderr).strip().splitlines()
+    return lines[0].strip() if result.returncode == 0 and lines else "?"
+
+
+def interpreter_of(executable: Path) -> Path:
+    """Python interpreter of the environment a console script belongs to."""
+    candidate = executable.parent / "python"
+    return candidate if candidate.exists() else Path(sys.executable)
+
+
+def find_uv_binary(uv: list[str]) -> Path | None:
+    """The uv binary behind the uv command, so that nested `uv` calls run the same one."""
+    if uv[1:3] == ["-m", "uv"]:
+        found = output_of([uv[0], "-c", "import uv; print(uv.find_uv_bin())"])
+        return Path(found) if found != "?" else None
+    located = shutil.which(uv[0])
+    return Path(located).resolve() if located else None
+
+
+def resolve_tools(uv_command: str) -> Tools:
+    """Resolve copier, ccds and uv."""
+    copier = find_executable("copier")
+    if copier is None:
+        sys.exit("copier not found: run this with the dev environment (.venv/bin/python).")
+    uv = shlex.split(uv_command)
+    if not uv or output_of([*uv, "--version"]) == "?":
+        sys.exit(f"`{uv_command}` does not run uv: give another command with --uv.")
+    uv_binary = find_uv_binary(uv)
+    return Tools(
+        copier=copier,
+        ccds=find_executable("ccds"),
+        uv=uv,
+        uv_bin_dir=uv_binary.parent if uv_binary else None,
+    )
+
+
+def is_ccds_template(path: Path) -> bool:
+    """Whether ccds can render this folder: cookiecutter wants one file, ccds the other."""
+    return (path / "cookiecutter.json").is_file() and (path / "ccds.json").is_file()
+
+
+def find_ccds_template(explicit: Path | None, ccds: Path | None) -> Path | None:
+    """Find a local cookiecutter-data-science template."""
+    if explicit is not None:
+        if not is_ccds_template(explicit):
+            sys.exit(
+                f"{explicit} is not a ccds template: it needs cookiecutter.json and ccds.json."
+            )
+        return explicit.resolve()
+    candidates: list[Path] = []
+    if os.environ.get("CCDS_TEMPLATE"):
+        candidates.append(Path(os.environ["CCDS_TEMPLATE"]))
+    if ccds is not None:
+        package = output_of(
+            [
+                str(interpreter_of(ccds)),
+                "-c",
+                "import ccds, pathlib; print(pathlib.Path(ccds.__file__).parent)",
+            ]
+        )
+        if package != "?":
+            for folder in sorted(Path(package).parent.glob("ccds*")):
+                candidates.extend(path.parent for path in sorted(folder.rglob("ccds.json")))
+    candidates.append(CCDS_HOME_CHECKOUT.expanduser())
+    return next((path.resolve() for path in candidates if is_ccds_template(path)), None)
+
+
+def child_environment(
+    scratch: Path, bytecode_cache: str, uv_bin_dir: Path | None
+) -> dict[str, str]:
+    """Environment of every measured command."""
+    env = dict(os.environ)
+    env["UV_PYTHON_DOWNLOADS"] = "never"
+    env["PRE_COMMIT_HOME"] = str(scratch / "pre-commit-home")
+    env.pop("VIRTUAL_ENV", None)
+    if bytecode_cache == "warm":
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = str(scratch / "pycache")
+    if uv_bin_dir is not None:
+        env["PATH"] = os.pathsep.join([str(uv_bin_dir), env.get("PATH", "")])
+    return env
+
+
+def short_name(cmd: list[str]) -> str:
+    """A command as the table names it: the program and its subcommand or first arguments."""
+    words = [Path(cmd[0]).name, *cmd[1:]]
+    return "`" + " ".join(words[:4] if words[1:3] == ["-m", "uv"] else words[:2]) + "`"
+
+
+def timed(cmd: list[str], env: dict[str, str], cwd: Path | None = None) -> float:
+    """Run a command to the end with no input; return its wall time in seconds."""
+    start = time.perf_counter()
+    try:
+        result = subprocess.run(
+            cmd,
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            check=False,
+            timeout=COMMAND_TIMEOUT_SECONDS,
+        )
+    except subprocess.TimeoutExpired as error:
+        raise BenchError(
+            f"{short_name(cmd)} timed out after {error.timeout} s\n{shlex.join(cmd)}"
+        ) from error
+    elapsed = time.perf_counter() - start
+    if result.returncode != 0:
+        tail = "\n".join(result.stdout.strip().splitlines()[-30:])
+        raise BenchError(
+            f"{short_name(cmd)} exited with {result.returncode}\n{shlex.join(cmd)}\n{tail}"
+        )
+    return elapsed
+
+
+def progress(message: str) -> None:
+    """Say what is running, on stderr so that stdout holds only the report."""
+    print(message, file=sys.stderr, flush=True)
+
+
+class Bench:
+    """Runs the measurements in one scratch folder, a fresh destination for every run."""
+
+    def __init__(self, tools: Tools, template: Path, scratch: Path, env: dict[str, str]) -> None:
+        """Keep what every measurement needs."""
+        self.tools = tools
+        self.template = template
+        self.scratch = scratch
+        self.env = env
+        self.runs = 0
+        self.cookiecutter_config = scratch / "cookiecutter-config.yaml"
+        # ccds would otherwise write its replay file and clone cache under the home folder.
+        self.cookiecutter_config.write_text(
+            f"cookiecutters_dir: {json.dumps(str(scratch / 'cookiecutters'))}\n"
+            f"replay_dir: {json.dumps(str(scratch / 'cookiecutter-replay'))}\n",
+            encoding="utf-8",
+        )
+
+    def run(self, label: str, measure: Callable[[Path], float]) -> float:
+        """Time one run into a new destination, then delete what it generated."""
+        self.runs += 1
+        destination = self.scratch / "out" / f"{self.runs:03d}-{label}"
+        try:
+            return measure(destination)
+        finally:
+            shutil.rmtree(destination, ignore_errors=True)
+
+    def copier_without_tasks(self, destination: Path) -> float:
+        """`copier copy --skip-tasks` of the template's HEAD with default answers."""
+        return self._copier_copy(destination, tasks=False)
+
+    def copier_with_tasks(self, destination: Path) -> float:
+        """`copier copy` with the post-copy task: uv lock and the first git commit."""
+        return self._copier_copy(destination, tasks=True)
+
+    def _copier_copy(self, destination: Path, *, tasks: bool) -> float:
+        cmd = [str(self.tools.copier), "copy", "--defaults", "--trust"]
+        if not tasks:
+            cmd.append("--skip-tasks")
+        cmd += ["--vcs-ref", "HEAD", str(self.template), str(destination)]
+        return timed(cmd, self.env)
+
+    def ccds(self, template: Path) -> Callable[[Path], float]:
+        """`ccds --no-input` from a local template into an empty folder."""
+
+        def measure(destination: Path) -> float:
+            assert self.tools.ccds is not None
+            destination.mkdir(parents=True)
+            cmd = [
+                str(self.tools.ccds),
+                "--no-input",
+                "--config-file",
+                str(self.cookiecutter_config),
+                "--output-dir",
+                str(destination),
+                str(template),
+                *(f"{key}={value}" for key, value in CCDS_ANSWERS.items()),
+            ]
+            return timed(cmd, self.env)
+
+        return measure
+
+    def green(self, phases: list[dict[str, float]]) -> Callable[[Path], float]:
+        """Copy with tasks, every default nox session, then every pre-commit hook."""
+
+        def measure(destination: Path) -> float:
+            run = {"copy": self.copier_with_tasks(destination)}
+            run["nox"] = timed([*self.tools.uv, "run", "nox"], self.env, cwd=destination)
+            run["pre-commit"] = timed(
+                [*self.tools.uv, "run", "pre-commit", "run", "--all-files"],
+                self.env,
+                cwd=destination,
+            )
+            run["total"] = sum(run.values())
+            phases.append(run)
+            return run["total"]
+
+        return measure
+
+
+def measure_side_by_side(
+    bench: Bench, copier_row: Row, ccds_row: Row, repeat: int, ccds_template: Path | None
+) -> None:
+    """Rows 1 and 2, alternating copier and ccds so that a change in load hits both alike."""
+    with_ccds = " and ccds" if ccds_template is not None else ""
+    progress(f"warm-up: copier copy --skip-tasks{with_ccds}")
+    bench.run("warmup-copier", bench.copier_without_tasks)
+    if ccds_template is not None:
+        bench.run("warmup-ccds", bench.ccds(ccds_template))
+    for index in range(repeat):
+        progress(f"run {index + 1}/{repeat}: copier copy --skip-tasks{with_ccds}")
+        copier_row.samples.append(bench.run("copier", bench.copier_without_tasks))
+        if ccds_template is not None:
+            ccds_row.samples.append(bench.run("ccds", bench.ccds(ccds_template)))
+
+
+def measure_with_tasks(bench: Bench, row: Row, repeat: int) -> None:
+    """Row 3, after a warm-up run that fills the uv cache."""
+    progress("warm-up: copier copy with tasks (fills the uv cache)")
+    bench.run("warmup-tasks", bench.copier_with_tasks)
+    for index in range(repeat):
+        progress(f"run {index + 1}/{repeat}: copier copy with tasks")
+        row.samples.append(bench.run("tasks", bench.copier_with_tasks))
+
+
+def measure_green(bench: Bench, row: Row, repeat: int, phases: list[dict[str, float]]) -> None:
+    """Row 4, after a warm-up run; records the phases of every timed run."""
+    progress("warm-up: copy, nox, pre-commit (fills the uv and pre-commit caches)")
+    bench.run("warmup-green", bench.green([]))
+    for index in range(repeat):
+        progress(f"run {index + 1}/{repeat}: copy, nox, pre-commit")
+        row.samples.append(bench.run("green", bench.green(phases)))
+
+
+def judge(rows: dict[str, Row]) -> None:
+    """Fill in each row's verdict from its median."""
+    for row in rows.values():
+        if row.median is None:
+            row.verdict = row.not_measured or "not measured"
+    copier, ccds = rows["copier"].median, rows["ccds"].median
+    if copier is not None:
+        if ccds:
+            ratio = copier / ccds
+            verdict = "pass" if ratio <= TARGET_RATIO else "miss"
+            rows["copier"].verdict = f"ratio {ratio:.2f}: {verdict}"
+        else:
+            rows["copier"].verdict = "no ccds run to compare with"
+    if ccds is not None:
+        rows["ccds"].verdict = "reference for row 1"
+    for key, limit in (("tasks", TARGET_WITH_TASKS_SECONDS), ("green", TARGET_GREEN_SECONDS)):
+        median = rows[key].median
+        if median is not None:
+            verdict = "pass" if median <= limit else "miss"
+            rows[key].verdict = f"{median / limit:.2f} of target: {verdict}"
+
+
+def seconds(value: float | None) -> str:
+    """Format a time for the table."""
+    return "-" if value is None else f"{value:.2f}"
+
+
+def markdown_table(rows: list[Row]) -> str:
+    """The results as a Markdown table."""
+    lines = [
+        "| what | median s | min s | target | ratio / verdict |",
+        "| --- | ---: | ---: | --- | --- |",
+    ]
+    for row in rows:
+        cells = [row.what, seconds(row.median), seconds(row.minimum), row.target, row.verdict]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def load_average() -> str:
+    """The 1-minute load average, which says how busy the machine was."""
+    return f"{os.getloadavg()[0]:.2f}" if hasattr(os, "getloadavg") else "?"
+
+
+def machine_info(
+    tools: Tools, template: Path, ccds_template: Path | None, bytecode_cache: str
+) -> dict[str, str]:
+    """What the numbers were measured with."""
+    ccds_version = "not installed"
+    if tools.ccds is not None:
+        ccds_version = output_of(
+            [
+                str(interpreter_of(tools.ccds)),
+                "-c",
+                "import importlib.metadata as m; print(m.version('cookiecutter-data-science'))",
+            ]
+        )
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    copier_python = str(interpreter_of(tools.copier))
+    return {
+        "nproc": str(cores),
+        "platform": platform.platform(),
+        "python (copier's)": output_of(
+            [copier_python, "-c", "import platform; print(platform.python_version())"]
+        ),
+        "copier": output_of([str(tools.copier), "--version"]).removeprefix("copier "),
+        "cookiecutter-data-science (ccds)": ccds_version,
+        "uv": output_of([*tools.uv, "--version"]),
+        "git": output_of(["git", "--version"]),
+        "template": str(template),
+        "template commit": output_of(["git", "describe", "--always", "--dirty"], cwd=template),
+        "ccds template": str(ccds_template) if ccds_template else "none found",
+        "ccds answers": " ".join(f"{key}={value}" for key, value in CCDS_ANSWERS.items()),
+        "bytecode cache": bytecode_cache,
+        "load average at start": load_average(),
+    }
+
+
+def run_stage(keys: list[str], rows: dict[str, Row], stage: Callable[[], None]) -> bool:
+    """Run one group of measurements; on failure keep no partial samples and say why."""
+    try:
+        stage()
+    except BenchError as error:
+        progress(f"failed: {error}")
+        for key in keys:
+            rows[key].samples.clear()
+            if not rows[key].not_measured:
+                rows[key].not_measured = f"failed: {str(error).splitlines()[0]}"
+        return False
+    return True
+
+
+def print_report(
+    info: dict[str, str],
+    rows: dict[str, Row],
+    phases: list[dict[str, float]],
+    args: argparse.Namespace,
+) -> None:
+    """Print the Markdown report on stdout."""
+    print("## Generation speed\n")
+    for key, value in info.items():
+        print(f"- {key}: {value}")
+    print(
+        f"- runs: {args.repeat} timed per generation row, {args.repeat_green} for time to "
+        "green, each row after one untimed "
+        "warm-up run"
+    )
+    print("- environment: UV_PYTHON_DOWNLOADS=never, PRE_COMMIT_HOME in a temporary folder\n")
+    print(markdown_table(list(rows.values())))
+    if phases:
+        medians = {name: statistics.median(run[name] for run in phases) for name in phases[0]}
+        print(
+            "\nTime to green, median of each phase: "
+            + ", ".join(f"{name} {value:.2f} s" for name, value in medians.items())
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Measure, print the report and write the JSON."""
+    args = parse_args(argv)
+    tools = resolve_tools(args.uv)
+    template = args.template.resolve()
+    source_ccds_template = find_ccds_template(args.ccds_template, tools.ccds)
+    rows = {
+        "copier": Row(
+            "`copier copy --defaults --trust --skip-tasks` (this template)",
+            f"ratio to ccds <= {TARGET_RATIO:.1f}",
+        ),
+        "ccds": Row("`ccds --no-input` (local template checkout)", "-"),
+        "tasks": Row(
+            "`copier copy --defaults --trust` with tasks (uv lock, git commit)",
+            f"<= {TARGET_WITH_TASKS_SECONDS:.0f} s",
+        ),
+        "green": Row(
+            "time to green: copy with tasks + `uv run nox` + `uv run pre-commit run --all-files`",
+            f"<= {TARGET_GREEN_SECONDS:.0f} s",
+        ),
+    }
+    if tools.ccds is None:
+        rows["ccds"].not_measured = "left out: ccds is not installed"
+    elif source_ccds_template is None:
+        rows["ccds"].not_measured = "left out: no local ccds template (see --help)"
+    if args.skip_green:
+        rows["green"].not_measured = "left out (--skip-green)"
+
+    scratch = Path(tempfile.mkdtemp(prefix="bench-generation-"))
+    env = child_environment(scratch, args.bytecode_cache, tools.uv_bin_dir)
+    info = machine_info(tools, template, source_ccds_template, args.bytecode_cache)
+    bench = Bench(tools, template, scratch, env)
+    phases: list[dict[str, float]] = []
+    started = time.perf_counter()
+    try:
+        ccds_template = None
+        if source_ccds_template is not None and tools.ccds is not None:
+            ccds_template = scratch / "ccds-template"
+            shutil.copytree(source_ccds_template, ccds_template, symlinks=True)
+        stages = [
+            (
+                ["copier", "ccds"],
+                lambda: measure_side_by_side(
+                    bench, rows["copier"], rows["ccds"], args.repeat, ccds_template
+                ),
+            ),
+            (["tasks"], lambda: measure_with_tasks(bench, rows["tasks"], args.repeat)),
+        ]
+        if not args.skip_green:
+            stages.append(
+                (["green"], lambda: measure_green(bench, rows["green"], args.repeat_green, phases))
+            )
+        succeeded = [run_stage(keys, rows, stage) for keys, stage in stages]
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    elapsed = time.perf_counter() - started
+    info["load average at end"] = load_average()
+    judge(rows)
+
+    if not rows["green"].samples:
+        phases.clear()
+    print_report(info, rows, phases, args)
+    print(f"\nWhole benchmark: {elapsed:.0f} s")
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    report = {
+        "machine": info,
+        "settings": {
+            "repeat": args.repeat,
+            "repeat_green": args.repeat_green,
+            "skip_green": args.skip_green,
+            "ccds_answers": CCDS_ANSWERS,
+            "uv_command": args.uv,
+            "environment": {"UV_PYTHON_DOWNLOADS": "never"},
+        },
+        "rows": {
+            key: {**asdict(row), "median": row.median, "min": row.minimum}
+            for key, row in rows.items()
+        },
+        "green_phases": phases,
+        "elapsed_seconds": elapsed,
+    }
+    args.output.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    print(f"Raw numbers: {args.output}")
+    return 0 if all(succeeded) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
