@@ -331,6 +331,29 @@ class Bench:
         finally:
             shutil.rmtree(destination, ignore_errors=True)
 
+    def make_floor_template(self) -> Path:
+        """A one-question, one-file Copier template in git: what Copier costs with nothing to do."""
+        floor = self.scratch / "floor-template"
+        floor.mkdir()
+        (floor / "copier.yml").write_text("name:\n  type: str\n  default: x\n", encoding="utf-8")
+        (floor / "README.md.jinja").write_text("{{ name }}\n", encoding="utf-8")
+        (floor / "{{ _copier_conf.answers_file }}.jinja").write_text(
+            "{{ _copier_answers | to_nice_yaml }}", encoding="utf-8"
+        )
+        identity = ["-c", "user.name=bench", "-c", "user.email=bench@localhost"]
+        for args in (["init", "--quiet"], ["add", "--all"], [*identity, "commit", "-qm", "floor"]):
+            subprocess.run(["git", *args], cwd=floor, check=True, capture_output=True)
+        return floor
+
+    def copier_floor(self, template: Path) -> Callable[[Path], float]:
+        """`copier copy --defaults` of the one-file template."""
+
+        def measure(destination: Path) -> float:
+            cmd = [str(self.tools.copier), "copy", "--defaults", "--vcs-ref", "HEAD"]
+            return timed([*cmd, str(template), str(destination)], self.env)
+
+        return measure
+
     def copier_without_tasks(self, destination: Path) -> float:
         """`copier copy --skip-tasks` of the template's HEAD with default answers."""
         return self._copier_copy(destination, tasks=False)
@@ -385,19 +408,22 @@ class Bench:
 
 
 def measure_side_by_side(
-    bench: Bench, copier_row: Row, ccds_row: Row, repeat: int, ccds_template: Path | None
+    bench: Bench, rows: dict[str, Row], repeat: int, ccds_template: Path | None
 ) -> None:
-    """Rows 1 and 2, alternating copier and ccds so that a change in load hits both alike."""
+    """Rows 1 to 3, taking turns so that a change in load hits all of them alike."""
     with_ccds = " and ccds" if ccds_template is not None else ""
-    progress(f"warm-up: copier copy --skip-tasks{with_ccds}")
+    floor = bench.copier_floor(bench.make_floor_template())
+    progress(f"warm-up: copier copy --skip-tasks, Copier's floor{with_ccds}")
     bench.run("warmup-copier", bench.copier_without_tasks)
+    bench.run("warmup-floor", floor)
     if ccds_template is not None:
         bench.run("warmup-ccds", bench.ccds(ccds_template))
     for index in range(repeat):
-        progress(f"run {index + 1}/{repeat}: copier copy --skip-tasks{with_ccds}")
-        copier_row.samples.append(bench.run("copier", bench.copier_without_tasks))
+        progress(f"run {index + 1}/{repeat}: copier copy --skip-tasks, Copier's floor{with_ccds}")
+        rows["copier"].samples.append(bench.run("copier", bench.copier_without_tasks))
+        rows["floor"].samples.append(bench.run("floor", floor))
         if ccds_template is not None:
-            ccds_row.samples.append(bench.run("ccds", bench.ccds(ccds_template)))
+            rows["ccds"].samples.append(bench.run("ccds", bench.ccds(ccds_template)))
 
 
 def measure_with_tasks(bench: Bench, row: Row, repeat: int) -> None:
@@ -433,6 +459,11 @@ def judge(rows: dict[str, Row]) -> None:
             rows["copier"].verdict = "no ccds run to compare with"
     if ccds is not None:
         rows["ccds"].verdict = "reference for row 1"
+    floor = rows["floor"].median
+    if floor is not None:
+        share = f"; this template adds {copier - floor:.2f} s" if copier is not None else ""
+        of_ccds = f"{floor / ccds:.2f} of ccds" if ccds else "no ccds run"
+        rows["floor"].verdict = f"{of_ccds}{share}"
     for key, limit in (("tasks", TARGET_WITH_TASKS_SECONDS), ("green", TARGET_GREEN_SECONDS)):
         median = rows[key].median
         if median is not None:
@@ -546,6 +577,7 @@ def main(argv: list[str] | None = None) -> int:
             "`copier copy --defaults --trust --skip-tasks` (this template)",
             f"ratio to ccds <= {TARGET_RATIO:.1f}",
         ),
+        "floor": Row("`copier copy --defaults` of a one-file template (Copier's floor)", "-"),
         "ccds": Row("`ccds --no-input` (local template checkout)", "-"),
         "tasks": Row(
             "`copier copy --defaults --trust` with tasks (uv lock, git commit)",
@@ -576,10 +608,8 @@ def main(argv: list[str] | None = None) -> int:
             shutil.copytree(source_ccds_template, ccds_template, symlinks=True)
         stages = [
             (
-                ["copier", "ccds"],
-                lambda: measure_side_by_side(
-                    bench, rows["copier"], rows["ccds"], args.repeat, ccds_template
-                ),
+                ["copier", "floor", "ccds"],
+                lambda: measure_side_by_side(bench, rows, args.repeat, ccds_template),
             ),
             (["tasks"], lambda: measure_with_tasks(bench, rows["tasks"], args.repeat)),
         ]
