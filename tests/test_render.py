@@ -32,6 +32,7 @@ EXPECTED_FILES = {
     "src/{pkg}/__main__.py",
     "src/{pkg}/app/__init__.py",
     "src/{pkg}/app/api.py",
+    "src/{pkg}/app/records.py",
     "src/{pkg}/app/schemas.py",
     "src/{pkg}/cli.py",
     "src/{pkg}/config.py",

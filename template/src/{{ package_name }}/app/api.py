@@ -16,15 +16,8 @@ from ..config import Settings
 from ..errors import ModelFileError
 from ..model.baseline import Baseline
 from ..model.registry import load_champion
-from .schemas import (
-    Batch,
-    BatchPrediction,
-    ErrorResponse,
-    Health,
-    Prediction,
-    Record,
-    describe,
-)
+from .records import Prediction, Record, describe
+from .schemas import Batch, BatchPrediction, ErrorResponse, Health
 
 TOO_LARGE, INVALID, UNAVAILABLE = 413, 422, 503
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -102,11 +95,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.post(
         "/predict",
-        response_model=Prediction | BatchPrediction,
+        response_model=Prediction | BatchPrediction[Prediction],
         tags=["predict"],
         responses={code: ERRORS[code] for code in (413, 422, 503)},
     )
-    async def predict(request: Record | Batch) -> Prediction | BatchPrediction | JSONResponse:
+    async def predict(
+        request: Record | Batch[Record],
+    ) -> Prediction | BatchPrediction[Prediction] | JSONResponse:
         """Predict for one record, or for a batch of records sent as {"records": [...]}."""
         if served.model is None:
             return JSONResponse({"detail": "no model loaded yet"}, status_code=UNAVAILABLE)
@@ -120,6 +115,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         features = pd.DataFrame([record.model_dump() for record in records])
         model = served.model
         answers = describe(model.predict(features), model.score(features), contract, model.version)
-        return BatchPrediction(predictions=answers) if isinstance(request, Batch) else answers[0]
+        return (
+            BatchPrediction[Prediction](predictions=answers)
+            if isinstance(request, Batch)
+            else answers[0]
+        )
 
     return app
