@@ -82,3 +82,28 @@ def run(command: list[str], cwd: Path, timeout: float = 600) -> subprocess.Compl
             f"{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
         )
     return result
+
+
+def snapshot_repository(destination: Path, tag: str = "v0.1.0") -> Path:
+    """A git repository holding this checkout's files as they are now, committed and tagged."""
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=TEMPLATE,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split("\0")
+    for name in filter(None, listed):
+        source = TEMPLATE / name
+        if source.is_file():
+            (destination / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, destination / name)
+    identity = ["-c", "user.name=Test", "-c", "user.email=test@example.com"]
+    for command in (
+        ["init", "--quiet", "--initial-branch=main"],
+        ["add", "--all"],
+        [*identity, "commit", "--quiet", "-m", "snapshot"],
+        [*identity, "tag", tag],
+    ):
+        subprocess.run(["git", *command], cwd=destination, check=True, capture_output=True)
+    return destination

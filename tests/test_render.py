@@ -18,6 +18,7 @@ EXPECTED_FILES = {
     ".copier-answers.yml",
     ".env.example",
     ".github/workflows/ci.yml",
+    ".github/workflows/template-update.yml",
     ".gitignore",
     ".pre-commit-config.yaml",
     "README.md",

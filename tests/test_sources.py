@@ -2,41 +2,15 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import yaml
 
-from tests.conftest import TEMPLATE
+from tests.conftest import TEMPLATE, snapshot_repository
 
 COPIER = Path(sys.executable).parent / "copier"
-
-
-def snapshot_repository(destination: Path) -> Path:
-    """A git repository holding this checkout's files as they are now, committed and tagged."""
-    listed = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-        cwd=TEMPLATE,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split("\0")
-    for name in filter(None, listed):
-        source = TEMPLATE / name
-        if source.is_file():
-            (destination / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, destination / name)
-    identity = ["-c", "user.name=Test", "-c", "user.email=test@example.com"]
-    for command in (
-        ["init", "--quiet", "--initial-branch=main"],
-        ["add", "--all"],
-        [*identity, "commit", "--quiet", "-m", "snapshot"],
-        [*identity, "tag", "v0.1.0"],
-    ):
-        subprocess.run(["git", *command], cwd=destination, check=True, capture_output=True)
-    return destination
 
 
 def test_copy_from_a_git_url(tmp_path: Path) -> None:

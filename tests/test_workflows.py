@@ -56,3 +56,19 @@ def test_ci_workflow_is_locked_down(render: Render) -> None:
         commands = [step["run"] for step in job["steps"] if "run" in step]
         assert commands == [f"uv run --locked nox -s {name}"]
     assert workflow["env"]["UV_PYTHON_DOWNLOADS"] == "never"
+
+
+def test_template_update_workflow_asks_only_for_what_it_needs(render: Render) -> None:
+    """The scheduled update may push its branch and open a PR, and nothing more; no cache."""
+    path = render() / ".github/workflows/template-update.yml"
+    workflow = yaml.safe_load(path.read_text(encoding="utf-8"))
+    assert workflow["permissions"] == {}
+    job = workflow["jobs"]["update"]
+    assert job["permissions"] == {"contents": "write", "pull-requests": "write"}
+    steps = job["steps"]
+    assert all(PINNED.match(step["uses"]) for step in steps if "uses" in step)
+    assert steps[0]["with"]["persist-credentials"] is False
+    setup_uv = next(step for step in steps if step.get("uses", "").startswith("astral-sh/"))
+    assert setup_uv["with"]["enable-cache"] is False
+    script = "\n".join(step.get("run", "") for step in steps)
+    assert "copier update --trust --defaults --skip-answered --conflict inline" in script
