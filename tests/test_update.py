@@ -15,6 +15,8 @@ from tests.conftest import TEMPLATE, render_project, run, snapshot_repository, u
 
 PACKAGE = "customer_churn"
 BASELINE = f"src/{PACKAGE}/model/baseline.py"
+DEMO = f"src/{PACKAGE}/data/demo.py"
+SOURCES = f"src/{PACKAGE}/data/sources.py"
 IDENTITY = ["-c", "user.name=Test", "-c", "user.email=test@example.com"]
 CONFLICT_MARKER = "<<<<<<< "
 USER_REASON = "customers who keep calling are about to give up"
@@ -60,11 +62,39 @@ def release_next_version(repository: Path) -> None:
     edit(baseline, 'Rule("support_calls", ">=", 3,', 'Rule("support_calls", ">=", 2,')
     edit(template / "README.md.jinja", "## Two commands", "## Two commands to start")
     edit(template / "README.md.jinja", "## Where things are", "## Where things live")
+    rename_demo_source(repository)
     (template / "docs").mkdir(exist_ok=True)
     (template / "docs" / "runbook.md").write_text("# Runbook\n", encoding="utf-8")
     git(repository, "add", "--all")
     git(repository, "commit", "--quiet", "-m", "next version")
     git(repository, "tag", "v0.2.0")
+
+
+MIGRATION = """
+_migrations:
+  - version: v0.2.0
+    when: "{{ _stage == 'before' }}"
+    command:
+      - "{{ _copier_python }}"
+      - "{{ _copier_conf.src_path / 'hooks' / 'migrate.py' }}"
+      - rename
+      - "src/{package}/data/demo.py"
+      - "src/{package}/data/sources.py"
+"""
+
+
+def rename_demo_source(repository: Path) -> None:
+    """Rename the user-owned demo source, with the migration that moves users' copies along."""
+    template = repository / "template"
+    data = template / "src/{{ package_name }}/data"
+    for variant in data.glob("*demo.py*"):
+        variant.rename(variant.with_name(variant.name.replace("demo.py", "sources.py")))
+    for path in template.rglob("*"):
+        if path.is_file() and "import demo\n" in path.read_text(encoding="utf-8"):
+            edit(path, "import demo\n", "import sources as demo\n")
+    edit(repository / "copier.yml", "/data/demo.py{% endif %}", "/data/sources.py{% endif %}")
+    with (repository / "copier.yml").open("a", encoding="utf-8") as settings:
+        settings.write(MIGRATION)
 
 
 @pytest.fixture(scope="module")
@@ -113,6 +143,7 @@ def update(project: Path, ref: str, **answers: object) -> None:
 def edit_like_a_user(project: Path) -> None:
     """Typical edits: rules, a feature, README, CI, a new file, a deletion, data; committed."""
     edit(project / BASELINE, "repeated support calls signal frustration", USER_REASON)
+    edit(project / DEMO, '"""Seeded synthetic customers', '"""Our customers (synthetic for now)')
     (project / f"src/{PACKAGE}/data/features.py").write_text(
         '"""Features of our own."""\n', encoding="utf-8"
     )
@@ -147,6 +178,12 @@ def test_update_keeps_user_work_and_brings_template_changes(versions: Path, tmp_
     assert USER_REASON in baseline, "the user's rule was lost"
     assert 'Rule("support_calls", ">=", 3,' in baseline, "a template change reached user code"
     assert (project / f"src/{PACKAGE}/data/features.py").exists()
+    assert not (project / DEMO).exists(), "the migration did not move the renamed file"
+    sources = (project / SOURCES).read_text(encoding="utf-8")
+    assert sources.startswith('"""Our customers (synthetic for now)'), "the user's source was lost"
+    assert "import sources as demo" in (project / f"src/{PACKAGE}/pipeline.py").read_text(
+        encoding="utf-8"
+    )
     assert (project / "notes.md").read_text(encoding="utf-8") == "Decisions we took.\n"
     assert not (project / ".env.example").exists(), "a file the user deleted came back"
     assert (project / "data/raw/ours.csv").read_text(encoding="utf-8") == "a,b\n1,2\n"

@@ -1,0 +1,73 @@
+"""Migration operations are idempotent and never overwrite or leave the project."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import TEMPLATE
+
+MIGRATE = TEMPLATE / "hooks" / "migrate.py"
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A committed project with a user-owned file at its old name."""
+    (tmp_path / ".copier-answers.yml").write_text("package_name: shop\n", encoding="utf-8")
+    (tmp_path / "src/shop/data").mkdir(parents=True)
+    (tmp_path / "src/shop/data/demo.py").write_text("# ours\n", encoding="utf-8")
+    identity = ["-c", "user.name=Test", "-c", "user.email=test@example.com"]
+    for args in (["init", "--quiet"], ["add", "--all"], [*identity, "commit", "-qm", "start"]):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+    return tmp_path
+
+
+def migrate(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run one migration operation the way Copier does: list form, in the project."""
+    return subprocess.run(
+        [sys.executable, str(MIGRATE), *args],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_rename_moves_the_file_once_and_keeps_its_history(project: Path) -> None:
+    """The first run moves the file through git; a second run finds nothing to do."""
+    old, new = "src/{package}/data/demo.py", "src/{package}/data/sources.py"
+    first = migrate(project, "rename", old, new)
+    assert first.returncode == 0, first.stderr
+    assert (project / "src/shop/data/sources.py").read_text(encoding="utf-8") == "# ours\n"
+    assert not (project / "src/shop/data/demo.py").exists()
+    staged = subprocess.run(
+        ["git", "status", "--porcelain"], cwd=project, capture_output=True, text=True, check=True
+    ).stdout
+    assert staged.startswith("R  src/shop/data/demo.py -> src/shop/data/sources.py")
+    again = migrate(project, "rename", old, new)
+    assert again.returncode == 0
+    assert "nothing to rename" in again.stderr
+
+
+def test_rename_never_overwrites_a_file_at_the_new_name(project: Path) -> None:
+    """When both names exist the migration stops and says what to do, touching neither."""
+    (project / "src/shop/data/sources.py").write_text("# also ours\n", encoding="utf-8")
+    result = migrate(
+        project, "rename", "src/{package}/data/demo.py", "src/{package}/data/sources.py"
+    )
+    assert result.returncode == 1
+    assert "merge them by hand" in result.stderr
+    assert (project / "src/shop/data/demo.py").read_text(encoding="utf-8") == "# ours\n"
+    assert (project / "src/shop/data/sources.py").read_text(encoding="utf-8") == "# also ours\n"
+
+
+@pytest.mark.parametrize("escape", ["../outside.py", "/etc/passwd"])
+def test_paths_outside_the_project_are_refused(project: Path, escape: str) -> None:
+    """A migration can only move files inside the project it runs in."""
+    result = migrate(project, "rename", "src/{package}/data/demo.py", escape)
+    assert result.returncode == 1
+    assert "inside the project" in result.stderr
+    assert (project / "src/shop/data/demo.py").exists()
