@@ -1,0 +1,67 @@
+"""Every released version of the template updates cleanly to the current one."""
+
+from __future__ import annotations
+
+import subprocess
+import warnings
+from pathlib import Path
+
+import copier
+import pytest
+
+from tests.conftest import TEMPLATE, render_project
+
+IDENTITY = ["-c", "user.name=Test", "-c", "user.email=test@example.com"]
+# Rendered once and then owned by users: updates leave them as they were (docs/upgrading.md).
+USER_OWNED = ("model/baseline.py", "data/demo.py")
+
+
+def released_tags() -> list[str]:
+    """The version tags this checkout knows (a shallow CI clone may know none)."""
+    listed = subprocess.run(
+        ["git", "tag", "--list", "v*", "--sort=version:refname"],
+        cwd=TEMPLATE,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return listed.stdout.split()
+
+
+def tree(project: Path) -> dict[str, str]:
+    """Every template-owned file of a project with its content (git and answers left out)."""
+    files = {}
+    for path in sorted(project.rglob("*")):
+        relative = path.relative_to(project)
+        if (
+            path.is_file()
+            and ".git" not in relative.parts
+            and relative.name != ".copier-answers.yml"
+        ):
+            files[relative.as_posix()] = path.read_text(encoding="utf-8")
+    return files
+
+
+@pytest.mark.parametrize("tag", released_tags())
+def test_update_from_each_release_matches_a_fresh_copy(tag: str, tmp_path: Path) -> None:
+    """A project made from an old release, updated to HEAD, is what HEAD would generate today."""
+    project = tmp_path / "project"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", copier.errors.DirtyLocalWarning)
+        copier.run_copy(
+            str(TEMPLATE), project, defaults=True, unsafe=True, vcs_ref=tag, skip_tasks=True
+        )
+        for args in (["init", "-q"], ["add", "--all"], [*IDENTITY, "commit", "-qm", "start"]):
+            subprocess.run(["git", *args], cwd=project, check=True, capture_output=True)
+        copier.run_update(
+            project,
+            vcs_ref="HEAD",
+            overwrite=True,
+            defaults=True,
+            unsafe=True,
+            skip_answered=True,
+            skip_tasks=True,
+            quiet=True,
+        )
+    fresh = render_project(tmp_path / "fresh", {})
+    assert tree(project) == tree(fresh)
