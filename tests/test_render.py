@@ -140,3 +140,19 @@ def test_python_version_sets_requires_python_and_the_ci_matrix(render: Render) -
     assert pyproject["project"]["requires-python"] == ">=3.12"
     workflow = yaml.safe_load((project / ".github/workflows/ci.yml").read_text(encoding="utf-8"))
     assert workflow["jobs"]["unit"]["strategy"]["matrix"]["python"] == ["3.12", "3.13"]
+
+
+@pytest.mark.parametrize("answers", MATRIX[:4])
+def test_no_rendered_file_is_ignored_by_the_gitignore(render: Render, answers: dict) -> None:
+    """What git ignores (.env, data, models, reports) is never rendered: no update clobbers it."""
+    project = render(**answers)
+    subprocess.run(["git", "init", "--quiet"], cwd=project, check=True)
+    ignored = subprocess.run(
+        ["git", "check-ignore", "--no-index", "--stdin"],
+        cwd=project,
+        input="\n".join(sorted(project_files(project))),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert ignored.stdout == "", f"rendered but ignored: {ignored.stdout}"

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import copier
 import pytest
+import yaml
 
 from tests.conftest import TEMPLATE, render_project
 
@@ -65,3 +66,43 @@ def test_update_from_each_release_matches_a_fresh_copy(tag: str, tmp_path: Path)
         )
     fresh = render_project(tmp_path / "fresh", {})
     assert tree(project) == tree(fresh)
+
+
+def migrated_paths() -> set[str]:
+    """Old paths that copier.yml's migrations move, with {package} as written there."""
+    settings = yaml.safe_load((TEMPLATE / "copier.yml").read_text(encoding="utf-8"))
+    moved = set()
+    for migration in settings.get("_migrations", []):
+        command = migration["command"]
+        if "rename" in command:
+            moved.add(command[command.index("rename") + 1])
+    return moved
+
+
+@pytest.mark.parametrize("tag", released_tags())
+def test_no_file_a_release_rendered_disappears_without_a_migration(
+    tag: str, tmp_path: Path
+) -> None:
+    """A file a project got from an older release is still rendered, or a migration moves it."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", copier.errors.DirtyLocalWarning)
+        copier.run_copy(
+            str(TEMPLATE),
+            tmp_path / "old",
+            defaults=True,
+            vcs_ref=tag,
+            skip_tasks=True,
+            unsafe=True,
+        )
+    fresh = render_project(tmp_path / "new", {})
+    gone = generic_files(tmp_path / "old") - generic_files(fresh)
+    assert gone <= migrated_paths()
+
+
+def generic_files(project: Path) -> set[str]:
+    """Every file a project holds, user-owned ones included, with the package as {package}."""
+    return {
+        path.relative_to(project).as_posix().replace("/customer_churn/", "/{package}/")
+        for path in project.rglob("*")
+        if path.is_file() and ".git" not in path.relative_to(project).parts
+    }
