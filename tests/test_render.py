@@ -49,6 +49,7 @@ EXPECTED_FILES = {
     "src/{pkg}/pipeline.py",
     "tests/__init__.py",
     "tests/conftest.py",
+    "tests/data/__init__.py",
     "tests/unit/__init__.py",
     "tests/unit/test_api.py",
     "tests/unit/test_baseline.py",
