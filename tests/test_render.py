@@ -50,6 +50,7 @@ EXPECTED_FILES = {
     "tests/__init__.py",
     "tests/conftest.py",
     "tests/data/__init__.py",
+    "tests/data/test_sources.py",
     "tests/unit/__init__.py",
     "tests/unit/test_api.py",
     "tests/unit/test_baseline.py",

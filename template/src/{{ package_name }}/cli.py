@@ -56,7 +56,7 @@ def _show(evaluation: Evaluation) -> None:
 
 @app.command("collect")
 def collect_command(rows: Rows = None, seed: Seed = None) -> None:
-    """Collect raw records into data/raw (the synthetic demo source until you add your own)."""
+    """Collect raw records into data/raw from the contract's source (demo, csv, parquet, sql)."""
     from .data.collect import collect
 
     with _clear_errors():
@@ -68,6 +68,8 @@ def collect_command(rows: Rows = None, seed: Seed = None) -> None:
                 settings.raw_dir,
                 rows or contract.data.demo_rows,
                 contract.data.seed if seed is None else seed,
+                project_dir=settings.project_dir,
+                database_url=settings.database_url,
             )
         for path in paths:
             console.print(f"raw data: {path}", highlight=False)

@@ -62,6 +62,8 @@ def run_pipeline(
         settings.raw_dir,
         rows or contract.data.demo_rows,
         contract.data.seed if seed is None else seed,
+        project_dir=settings.project_dir,
+        database_url=settings.database_url,
     )
     step("calibrate the baseline")
     splits = load_splits(contract, settings.raw_dir)

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+import io
+import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from pydantic import SecretStr
 
 from ..config import Contract
 from ..errors import RawDataError
@@ -17,6 +21,7 @@ from . import demo
 RAW_FILE = "demo.csv"
 LABELLED_SAMPLE_FILE = "labelled_sample.csv"
 LABELLED_SAMPLE_ROWS = 500
+MANIFEST_FILE = "manifest.json"
 
 
 @dataclass(frozen=True)
@@ -27,41 +32,146 @@ class Splits:
     test: pd.DataFrame
 
 
-def collect(contract: Contract, raw_dir: Path, rows: int, seed: int) -> list[Path]:
-    """Write the demo source's records to raw_dir, refusing to change data already there.
+def collect(
+    contract: Contract,
+    raw_dir: Path,
+    rows: int,
+    seed: int,
+    *,
+    project_dir: Path | None = None,
+    database_url: SecretStr | None = None,
+) -> list[Path]:
+    """Land the contract's source in raw_dir, refusing to change data already there.
 
-    With unlabelled data the records are written without their target, and a small labelled
-    sample (the rows a person would label by hand) is written beside them for evaluation.
+    The demo source writes its seeded records (without the target for unlabelled data, plus a
+    small labelled sample for evaluation). A CSV or Parquet file is checked and copied byte
+    for byte; a SQL query's result is written as CSV. Every raw file's SHA-256 is recorded in
+    data/raw/manifest.json.
 
     Args:
         contract: The planning contract.
         raw_dir: Folder for immutable raw data.
-        rows: Number of records to generate.
+        rows: Number of demo records to generate.
         seed: Random seed of the demo source.
+        project_dir: Folder that a relative data.path is read from (default: current).
+        database_url: SQLAlchemy URL for a SQL source.
 
     Returns:
         The raw files, written now or already there with the same content.
     """
-    frame = demo.generate(contract, rows, seed)
-    outputs = {RAW_FILE: frame}
-    if contract.data.availability == "unlabelled":
-        outputs[RAW_FILE] = frame.drop(columns=[contract.task.target])
-        sample_rows = min(LABELLED_SAMPLE_ROWS, max(rows // 5, 1))
-        outputs[LABELLED_SAMPLE_FILE] = demo.generate(contract, sample_rows, seed + 1)
     raw_dir.mkdir(parents=True, exist_ok=True)
-    return [_write_immutable(raw_dir / name, table) for name, table in outputs.items()]
+    spec = contract.data
+    if spec.source == "demo":
+        frame = demo.generate(contract, rows, seed)
+        outputs = {RAW_FILE: frame}
+        if spec.availability == "unlabelled":
+            outputs[RAW_FILE] = frame.drop(columns=[contract.task.target])
+            sample_rows = min(LABELLED_SAMPLE_ROWS, max(rows // 5, 1))
+            outputs[LABELLED_SAMPLE_FILE] = demo.generate(contract, sample_rows, seed + 1)
+        written = [
+            _write_immutable(raw_dir / name, _csv_bytes(table), len(table), "demo")
+            for name, table in outputs.items()
+        ]
+    elif spec.source == "sql":
+        frame, shown = _run_query(database_url, spec.query or "")
+        _check_columns(frame, contract, shown)
+        target = raw_records_path(contract, raw_dir)
+        written = [_write_immutable(target, _csv_bytes(frame), len(frame), f"sql:{shown}")]
+    else:
+        relative = spec.path or Path()  # the contract refuses a file source without a path
+        source = relative if relative.is_absolute() else (project_dir or Path.cwd()) / relative
+        frame = read_raw(source)
+        _check_columns(frame, contract, str(source))
+        content = source.read_bytes()
+        target = raw_records_path(contract, raw_dir)
+        written = [_write_immutable(target, content, len(frame), f"{spec.source}:{source}")]
+    return written
 
 
-def _write_immutable(path: Path, frame: pd.DataFrame) -> Path:
-    content = frame.to_csv(index=False).encode("utf-8")
+def raw_records_path(contract: Contract, raw_dir: Path) -> Path:
+    """Where the raw records of the contract's source land."""
+    spec = contract.data
+    if spec.source == "sql":
+        digest = hashlib.sha256((spec.query or "").encode("utf-8")).hexdigest()[:12]
+        return raw_dir / f"query-{digest}.csv"
+    if spec.source in ("csv", "parquet") and spec.path is not None:
+        return raw_dir / spec.path.name
+    return raw_dir / RAW_FILE
+
+
+def _csv_bytes(frame: pd.DataFrame) -> bytes:
+    return frame.to_csv(index=False).encode("utf-8")
+
+
+def _check_columns(frame: pd.DataFrame, contract: Contract, where: str) -> None:
+    missing = [column for column in demo.FEATURES if column not in frame.columns]
+    if missing:
+        raise RawDataError(
+            f"{where}: missing feature columns {missing}; it has {list(frame.columns)}"
+        )
+    labelled = contract.data.availability != "unlabelled"
+    if labelled and contract.task.target not in frame.columns:
+        raise RawDataError(f"{where}: no target column {contract.task.target!r}")
+
+
+def _run_query(database_url: SecretStr | None, query: str) -> tuple[pd.DataFrame, str]:
+    """Run the contract's query; errors name the database without its password."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+    if database_url is None:
+        raise RawDataError("data.source is sql but no database URL is set (see .env.example)")
+    secret = database_url.get_secret_value()
+    try:
+        url = make_url(secret)
+    except ArgumentError:
+        raise RawDataError("the database URL is not a valid SQLAlchemy URL") from None
+    shown = url.render_as_string(hide_password=True)
+    try:
+        engine = create_engine(url)
+    except (ArgumentError, ModuleNotFoundError) as error:
+        raise RawDataError(f"{shown}: cannot use this database ({error})") from None
+    try:
+        with engine.connect() as connection:
+            return pd.read_sql_query(text(query), connection), shown
+    except SQLAlchemyError as error:
+        reason = str(getattr(error, "orig", None) or error).splitlines()[0]
+        if url.password:
+            reason = reason.replace(str(url.password), "***")
+        raise RawDataError(f"{shown}: the query failed ({reason})") from None
+    finally:
+        engine.dispose()
+
+
+def _write_immutable(path: Path, content: bytes, rows: int, source: str) -> Path:
+    digest = _digest(content)
     if path.exists():
-        if _digest(path.read_bytes()) == _digest(content):
+        if _digest(path.read_bytes()) == digest:
             return path
         raise RawDataError(
             f"{path} already holds different data and raw data is never overwritten; "
             "move it away to collect again"
         )
-    return write_atomic(path, content)
+    write_atomic(path, content)
+    _record(path, digest, rows, source)
+    return path
+
+
+def _record(path: Path, digest: str, rows: int, source: str) -> None:
+    """Add one raw file to the manifest beside it, keeping every earlier entry."""
+    manifest_path = path.parent / MANIFEST_FILE
+    manifest: dict[str, dict[str, object]] = {}
+    if manifest_path.exists():
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    manifest[path.name] = {
+        "sha256": digest,
+        "rows": rows,
+        "source": source,
+        "collected_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    content = json.dumps(manifest, indent=2, sort_keys=True) + "\n"
+    write_atomic(manifest_path, content.encode("utf-8"))
 
 
 def _digest(content: bytes) -> str:
@@ -69,13 +179,51 @@ def _digest(content: bytes) -> str:
 
 
 def read_raw(path: Path, text_columns: tuple[str, ...] = ()) -> pd.DataFrame:
-    """Read one raw CSV file, naming the file in any error; text_columns stay strings."""
+    """Read one raw CSV or Parquet file; every problem is one line naming the file.
+
+    Args:
+        path: The file.
+        text_columns: Columns to keep as strings (class labels such as "1" or "yes").
+
+    Returns:
+        The records.
+    """
+    if not path.exists():
+        raise RawDataError(f"{path}: not found; run `collect` first")
+    if path.stat().st_size == 0:
+        raise RawDataError(f"{path}: the file is empty")
+    if path.suffix == ".parquet":
+        # fastparquet directly: 16 MB against pyarrow's 165 MB, and pandas deprecates its
+        # fastparquet engine (docs/opinions.md).
+        from fastparquet import ParquetFile
+
+        try:
+            # From memory: given a path, fastparquet leaves the file open.
+            frame: pd.DataFrame = ParquetFile(io.BytesIO(path.read_bytes())).to_pandas()
+        except Exception as error:  # fastparquet raises many unrelated types
+            raise RawDataError(f"{path}: cannot read it as Parquet ({error})") from None
+        return frame.astype(dict.fromkeys(text_columns, str))
     try:
         return pd.read_csv(path, dtype=dict.fromkeys(text_columns, str))
-    except FileNotFoundError:
-        raise RawDataError(f"{path}: not found; run `collect` first") from None
-    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
-        raise RawDataError(f"{path}: cannot read it as CSV ({error})") from None
+    except UnicodeDecodeError:
+        raise RawDataError(f"{path}: {_where_not_utf8(path.read_bytes())}") from None
+    except pd.errors.EmptyDataError:
+        raise RawDataError(f"{path}: the file has no columns") from None
+    except pd.errors.ParserError as error:
+        detail = str(error).strip().splitlines()[-1].removeprefix("Error tokenizing data. ")
+        raise RawDataError(f"{path}: not valid CSV ({detail})") from None
+    except OSError as error:
+        raise RawDataError(f"{path}: cannot read it ({error.strerror})") from None
+
+
+def _where_not_utf8(content: bytes) -> str:
+    """Say on which line the first byte that is not UTF-8 sits."""
+    try:
+        content.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = content[: error.start].count(b"\n") + 1
+        return f"line {line} is not UTF-8 text (byte {content[error.start]:#04x}); save it as UTF-8"
+    return "not UTF-8 text; save it as UTF-8"
 
 
 def load_splits(contract: Contract, raw_dir: Path) -> Splits:
@@ -86,14 +234,11 @@ def load_splits(contract: Contract, raw_dir: Path) -> Splits:
     """
     # Class labels such as "1" or "yes" must stay the strings the contract lists.
     labels = (contract.task.target,) if contract.task.type == "multiclass_classification" else ()
-    records = read_raw(raw_dir / RAW_FILE, labels)
-    missing = [column for column in demo.FEATURES if column not in records.columns]
-    if missing:
-        raise RawDataError(f"{raw_dir / RAW_FILE}: missing feature columns {missing}")
+    path = raw_records_path(contract, raw_dir)
+    records = read_raw(path, labels)
+    _check_columns(records, contract, str(path))
     if contract.data.availability == "unlabelled":
         return Splits(train=records, test=read_raw(raw_dir / LABELLED_SAMPLE_FILE, labels))
-    if contract.task.target not in records.columns:
-        raise RawDataError(f"{raw_dir / RAW_FILE}: no target column {contract.task.target!r}")
     order = np.random.default_rng(contract.data.seed).permutation(len(records))
     test_rows = max(1, round(len(records) * contract.data.test_fraction))
     test, train = order[:test_rows], order[test_rows:]
