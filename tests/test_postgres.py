@@ -1,0 +1,107 @@
+"""A generated project collects from a real PostgreSQL server that the test starts on loopback."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import Render, run, uv, uv_environment
+
+pytestmark = pytest.mark.e2e
+
+PG_BIN = sorted(Path("/usr/lib/postgresql").glob("*/bin"))
+LOAD_DEMO = """
+import sys
+from sqlalchemy import create_engine
+from customer_churn.config import Settings
+from customer_churn.data import demo
+
+contract = Settings().load_contract()
+engine = create_engine(sys.argv[1])
+demo.generate(contract, 2000, seed=9).to_sql("customers", engine, index=False)
+engine.dispose()
+"""
+
+
+def as_server_user(command: list[str]) -> list[str]:
+    """PostgreSQL refuses to run as root; run it as the postgres user when we are root."""
+    if os.geteuid() == 0:
+        return ["runuser", "-u", "postgres", "--", *command]
+    return command
+
+
+@contextlib.contextmanager
+def postgres_server(port: int) -> Iterator[str]:
+    """A throwaway PostgreSQL cluster on 127.0.0.1:port; yields its SQLAlchemy URL."""
+    binaries = PG_BIN[-1]
+    # pytest's own temporary folders are private to root, where the server user cannot enter.
+    base = Path(tempfile.mkdtemp(prefix="pg-"))
+    base.chmod(0o755)
+    folder = base / "cluster"
+    folder.mkdir(mode=0o700)
+    if os.geteuid() == 0:
+        shutil.chown(folder, "postgres", "postgres")
+    data = folder / "data"
+    run_server = [str(binaries / "pg_ctl"), "-D", str(data), "-w", "-t", "60"]
+    subprocess.run(
+        as_server_user(
+            [str(binaries / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"]
+        ),
+        check=True,
+        capture_output=True,
+    )
+    options = f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off"
+    subprocess.run(
+        as_server_user([*run_server, "-o", options, "-l", str(folder / "log"), "start"]),
+        check=True,
+        capture_output=True,
+    )
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run(
+            as_server_user([*run_server, "-m", "immediate", "stop"]),
+            check=False,
+            capture_output=True,
+        )
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.mark.skipif(
+    not PG_BIN, reason="PostgreSQL server binaries missing: apt-get install postgresql"
+)
+def test_pipeline_collects_from_postgresql(render: Render) -> None:
+    """Pointed at a SQL query, the pipeline lands the query's rows and evaluates on them."""
+    from tests.test_e2e import free_port
+
+    project = render(tasks=True)
+    with postgres_server(free_port()) as url:
+        run([*uv(), "run", "--locked", "python", "-c", LOAD_DEMO, url], project)
+        contract_path = project / "ml_contract.yaml"
+        contract = yaml.safe_load(contract_path.read_text(encoding="utf-8"))
+        contract["data"].update(source="sql", query="SELECT * FROM customers WHERE age >= 30")
+        contract_path.write_text(yaml.safe_dump(contract, sort_keys=False), encoding="utf-8")
+        env = uv_environment() | {"CUSTOMER_CHURN_DATABASE_URL": url}
+        result = subprocess.run(
+            [*uv(), "run", "--locked", "python", "-m", "customer_churn", "pipeline"],
+            cwd=project,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+    assert result.returncode == 0, result.stdout + result.stderr
+    landed = list((project / "data" / "raw").glob("query-*.csv"))
+    assert len(landed) == 1
+    rows = landed[0].read_text(encoding="utf-8").splitlines()
+    assert 1000 < len(rows) - 1 < 2000, "the WHERE clause did not reach the database"
+    assert (project / "reports" / "evaluation.md").exists()
