@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -73,6 +74,47 @@ def collect_command(rows: Rows = None, seed: Seed = None) -> None:
             )
         for path in paths:
             console.print(f"raw data: {path}", highlight=False)
+
+
+@app.command("label")
+def label_command(
+    source: Annotated[
+        Path | None,
+        typer.Option(
+            help="CSV of records to label: the rows with an empty target, or every row when it "
+            "has no target column. Defaults to data/raw/demo.csv.",
+        ),
+    ] = None,
+    labels: Annotated[
+        Path | None,
+        typer.Option(
+            help="Labels file to resume from and append to. Defaults to data/interim/labels.csv.",
+        ),
+    ] = None,
+    limit: Annotated[
+        int | None, typer.Option(min=1, help="Ask about at most N records this session.")
+    ] = None,
+    revisit_skipped: Annotated[
+        bool, typer.Option("--revisit-skipped", help="Ask again about records skipped before.")
+    ] = False,
+) -> None:
+    """Label records by hand, one at a time; each answer is saved at once, Ctrl-C resumes later."""
+    from .data.label import default_labels_file, default_source, label_records, terminal_asker
+
+    with _clear_errors():
+        settings = Settings()
+        contract = settings.load_contract()
+        session = label_records(
+            source or default_source(settings),
+            labels or default_labels_file(settings),
+            contract.task.target,
+            terminal_asker(contract, console),
+            limit,
+            revisit_skipped,
+        )
+    console.print(session.summary(), highlight=False, soft_wrap=True)
+    if session.stop == "interrupt":
+        raise typer.Exit(130)
 
 
 @app.command("evaluate")
