@@ -31,11 +31,15 @@ console = Console(stderr=True)
 Rows = Annotated[
     int | None,
     typer.Option(
-        min=10, max=100_000_000, help="Demo records to collect [default: contract data.demo_rows]."
+        min=10,
+        max=100_000_000,
+        help="Demo records to collect.",
+        show_default="contract data.demo_rows",
     ),
 ]
 Seed = Annotated[
-    int | None, typer.Option(help="Seed of the demo source [default: contract data.seed].")
+    int | None,
+    typer.Option(help="Seed of the demo source.", show_default="contract data.seed"),
 ]
 
 
@@ -156,10 +160,12 @@ def pipeline_command(rows: Rows = None, seed: Seed = None) -> None:
 @app.command("serve")
 def serve_command(
     host: Annotated[
-        str | None, typer.Option(help="Interface to listen on [default: settings host].")
+        str | None,
+        typer.Option(help="Interface to listen on.", show_default="settings host, 127.0.0.1"),
     ] = None,
     port: Annotated[
-        int | None, typer.Option(min=1, max=65535, help="Port [default: settings port].")
+        int | None,
+        typer.Option(min=1, max=65535, help="Port.", show_default="settings port, 8000"),
     ] = None,
 ) -> None:
     """Serve the champion over HTTP: POST /predict, GET /health/live and /health/ready."""
