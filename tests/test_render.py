@@ -40,6 +40,7 @@ EXPECTED_FILES = {
     "src/{pkg}/data/__init__.py",
     "src/{pkg}/data/collect.py",
     "src/{pkg}/data/demo.py",
+    "src/{pkg}/data/validate.py",
     "src/{pkg}/errors.py",
     "src/{pkg}/files.py",
     "src/{pkg}/model/__init__.py",
@@ -50,12 +51,15 @@ EXPECTED_FILES = {
     "tests/__init__.py",
     "tests/conftest.py",
     "tests/data/__init__.py",
+    "tests/data/test_drift.py",
+    "tests/data/test_schema.py",
     "tests/unit/__init__.py",
     "tests/unit/test_api.py",
     "tests/unit/test_baseline.py",
     "tests/unit/test_collect.py",
     "tests/unit/test_config.py",
     "tests/unit/test_evaluate.py",
+    "tests/unit/test_validate.py",
 }
 JINJA_LEFTOVER = re.compile(r"(?<!\$)\{\{|\{%|%\}|\{#|#\}")
 LONG_PACKAGE = "p" * 40
