@@ -41,6 +41,7 @@ EXPECTED_FILES = {
     "src/{pkg}/data/collect.py",
     "src/{pkg}/data/demo.py",
     "src/{pkg}/data/label.py",
+    "src/{pkg}/data/validate.py",
     "src/{pkg}/errors.py",
     "src/{pkg}/files.py",
     "src/{pkg}/model/__init__.py",
@@ -51,7 +52,9 @@ EXPECTED_FILES = {
     "tests/__init__.py",
     "tests/conftest.py",
     "tests/data/__init__.py",
+    "tests/data/test_drift.py",
     "tests/data/test_label_terminal.py",
+    "tests/data/test_schema.py",
     "tests/data/test_sources.py",
     "tests/unit/__init__.py",
     "tests/unit/test_api.py",
@@ -60,6 +63,7 @@ EXPECTED_FILES = {
     "tests/unit/test_config.py",
     "tests/unit/test_evaluate.py",
     "tests/unit/test_label.py",
+    "tests/unit/test_validate.py",
 }
 JINJA_LEFTOVER = re.compile(r"(?<!\$)\{\{|\{%|%\}|\{#|#\}")
 LONG_PACKAGE = "p" * 40
