@@ -121,6 +121,28 @@ def label_command(
         raise typer.Exit(130)
 
 
+@app.command("validate")
+def validate_command() -> None:
+    """Check the raw records: schema, statistics log, missing values and drift alerts."""
+    from .data.collect import raw_records_path, read_records
+    from .data.validate import validate
+    from .pipeline import read_reference
+
+    with _clear_errors():
+        settings = Settings()
+        contract = settings.load_contract()
+        with console.status("validating"):
+            report = validate(
+                read_records(contract, settings.raw_dir),
+                contract,
+                reference=read_reference(settings.reference_file),
+                stats_log=settings.stats_log,
+                source=raw_records_path(contract, settings.raw_dir).name,
+            )
+        console.print(report.summary(), highlight=False, soft_wrap=True)
+        console.print(f"statistics log: {settings.stats_log}", highlight=False)
+
+
 @app.command("evaluate")
 def evaluate_command() -> None:
     """Evaluate the champion on held-out data: primary metric, gate and expected cost."""
@@ -142,7 +164,7 @@ def evaluate_command() -> None:
 
 @app.command("pipeline")
 def pipeline_command(rows: Rows = None, seed: Seed = None) -> None:
-    """Run collect, calibrate, evaluate and register in order; the baseline becomes the champion."""
+    """Run collect, validate, calibrate, evaluate and register; the baseline becomes champion."""
     from .pipeline import run_pipeline
 
     with _clear_errors():
@@ -151,6 +173,7 @@ def pipeline_command(rows: Rows = None, seed: Seed = None) -> None:
             result = run_pipeline(
                 settings, rows, seed, step=lambda stage: status.update(f"{stage} ...")
             )
+        console.print(result.validation.summary(), highlight=False, soft_wrap=True)
         _show(result.evaluation)
         console.print(f"evaluation report: {result.report}", highlight=False)
         console.print(f"champion model: {result.champion}", highlight=False)

@@ -1,4 +1,4 @@
-"""The lifecycle in order: collect, calibrate the baseline, evaluate it, make it the champion."""
+"""The lifecycle in order: collect, validate, calibrate the baseline, evaluate, register."""
 
 from __future__ import annotations
 
@@ -6,9 +6,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
+
 from .config import Contract, Settings
 from .data import demo
-from .data.collect import Splits, collect, load_splits
+from .data.collect import (
+    Splits,
+    collect,
+    raw_records_path,
+    read_raw,
+    read_records,
+    split_records,
+)
+from .data.validate import ValidationReport, validate
+from .files import write_atomic
 from .model.baseline import Baseline
 from .model.evaluate import Evaluation, evaluate, write_report
 from .model.registry import save_champion
@@ -19,6 +30,7 @@ class PipelineResult:
     """Where the pipeline left its outputs, and how the baseline did."""
 
     raw_files: list[Path]
+    validation: ValidationReport
     evaluation: Evaluation
     report: Path
     champion: Path
@@ -65,12 +77,28 @@ def run_pipeline(
         project_dir=settings.project_dir,
         database_url=settings.database_url,
     )
+    records = read_records(contract, settings.raw_dir)
+    step("validate")
+    validation = validate(
+        records,
+        contract,
+        reference=read_reference(settings.reference_file),
+        stats_log=settings.stats_log,
+        source=raw_records_path(contract, settings.raw_dir).name,
+    )
     step("calibrate the baseline")
-    splits = load_splits(contract, settings.raw_dir)
+    splits = split_records(contract, records, settings.raw_dir)
     model = fit_baseline(contract, splits)
     step("evaluate")
     evaluation = evaluate(model, splits.test, contract)
     report = write_report(evaluation, contract, settings.path(settings.reports_dir))
     step("register the champion")
     champion = save_champion(model, settings.champion_file)
-    return PipelineResult(raw_files, evaluation, report, champion)
+    reference = splits.train[demo.FEATURES].to_csv(index=False).encode("utf-8")
+    write_atomic(settings.reference_file, reference)
+    return PipelineResult(raw_files, validation, evaluation, report, champion)
+
+
+def read_reference(path: Path) -> pd.DataFrame | None:
+    """The champion's training features, or None before the first champion exists."""
+    return read_raw(path) if path.exists() else None

@@ -226,19 +226,29 @@ def _where_not_utf8(content: bytes) -> str:
     return "not UTF-8 text; save it as UTF-8"
 
 
-def load_splits(contract: Contract, raw_dir: Path) -> Splits:
-    """Split the raw data into the part the baseline learns from and the part it is judged on.
+def read_records(contract: Contract, raw_dir: Path) -> pd.DataFrame:
+    """The raw records of the contract's source, their columns checked."""
+    # Class labels such as "1" or "yes" must stay the strings the contract lists.
+    path = raw_records_path(contract, raw_dir)
+    records = read_raw(path, _label_columns(contract))
+    _check_columns(records, contract, str(path))
+    return records
+
+
+def _label_columns(contract: Contract) -> tuple[str, ...]:
+    multiclass = contract.task.type == "multiclass_classification"
+    return (contract.task.target,) if multiclass else ()
+
+
+def split_records(contract: Contract, records: pd.DataFrame, raw_dir: Path) -> Splits:
+    """Split records into the part the baseline learns from and the part it is judged on.
 
     Labelled (and demo) data is split at random with the contract's seed and test fraction;
     unlabelled data is all used for calibration and the hand-labelled sample for evaluation.
     """
-    # Class labels such as "1" or "yes" must stay the strings the contract lists.
-    labels = (contract.task.target,) if contract.task.type == "multiclass_classification" else ()
-    path = raw_records_path(contract, raw_dir)
-    records = read_raw(path, labels)
-    _check_columns(records, contract, str(path))
     if contract.data.availability == "unlabelled":
-        return Splits(train=records, test=read_raw(raw_dir / LABELLED_SAMPLE_FILE, labels))
+        sample = read_raw(raw_dir / LABELLED_SAMPLE_FILE, _label_columns(contract))
+        return Splits(train=records, test=sample)
     order = np.random.default_rng(contract.data.seed).permutation(len(records))
     test_rows = max(1, round(len(records) * contract.data.test_fraction))
     test, train = order[:test_rows], order[test_rows:]
@@ -246,3 +256,8 @@ def load_splits(contract: Contract, raw_dir: Path) -> Splits:
         train=records.iloc[train].reset_index(drop=True),
         test=records.iloc[test].reset_index(drop=True),
     )
+
+
+def load_splits(contract: Contract, raw_dir: Path) -> Splits:
+    """Read the raw records and split them (see split_records)."""
+    return split_records(contract, read_records(contract, raw_dir), raw_dir)
