@@ -39,6 +39,7 @@ EXPECTED_FILES = {
     "src/{pkg}/config.py",
     "src/{pkg}/data/__init__.py",
     "src/{pkg}/data/collect.py",
+    "src/{pkg}/data/curate.py",
     "src/{pkg}/data/demo.py",
     "src/{pkg}/errors.py",
     "src/{pkg}/files.py",
@@ -50,11 +51,13 @@ EXPECTED_FILES = {
     "tests/__init__.py",
     "tests/conftest.py",
     "tests/data/__init__.py",
+    "tests/data/test_pii.py",
     "tests/unit/__init__.py",
     "tests/unit/test_api.py",
     "tests/unit/test_baseline.py",
     "tests/unit/test_collect.py",
     "tests/unit/test_config.py",
+    "tests/unit/test_curate.py",
     "tests/unit/test_evaluate.py",
 }
 JINJA_LEFTOVER = re.compile(r"(?<!\$)\{\{|\{%|%\}|\{#|#\}")
