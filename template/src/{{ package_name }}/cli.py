@@ -121,6 +121,24 @@ def label_command(
         raise typer.Exit(130)
 
 
+@app.command("curate")
+def curate_command() -> None:
+    """Clean the raw records into data/interim/curated.csv: duplicates, missing values, PII."""
+    from .data.collect import read_records
+    from .data.curate import curate
+    from .files import write_atomic
+
+    with _clear_errors():
+        settings = Settings()
+        contract = settings.load_contract()
+        with console.status("curating"):
+            curated, report = curate(read_records(contract, settings.raw_dir), contract)
+            target = settings.path(settings.data_dir) / "interim" / "curated.csv"
+            write_atomic(target, curated.to_csv(index=False).encode("utf-8"))
+        console.print(report.summary(), highlight=False, soft_wrap=True)
+        console.print(f"curated records: {target}", highlight=False)
+
+
 @app.command("validate")
 def validate_command() -> None:
     """Check the raw records: schema, statistics log, missing values and drift alerts."""
@@ -164,7 +182,7 @@ def evaluate_command() -> None:
 
 @app.command("pipeline")
 def pipeline_command(rows: Rows = None, seed: Seed = None) -> None:
-    """Run collect, validate, calibrate, evaluate and register; the baseline becomes champion."""
+    """Run collect, curate, validate, calibrate, evaluate, register: the baseline is champion."""
     from .pipeline import run_pipeline
 
     with _clear_errors():
@@ -173,6 +191,7 @@ def pipeline_command(rows: Rows = None, seed: Seed = None) -> None:
             result = run_pipeline(
                 settings, rows, seed, step=lambda stage: status.update(f"{stage} ...")
             )
+        console.print(result.curation.summary(), highlight=False, soft_wrap=True)
         console.print(result.validation.summary(), highlight=False, soft_wrap=True)
         _show(result.evaluation)
         console.print(f"evaluation report: {result.report}", highlight=False)

@@ -1,4 +1,4 @@
-"""The lifecycle in order: collect, validate, calibrate the baseline, evaluate, register."""
+"""The lifecycle in order: collect, curate, validate, calibrate the baseline, evaluate, register."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from .data.collect import (
     read_records,
     split_records,
 )
+from .data.curate import CurationReport, curate
 from .data.validate import ValidationReport, validate
 from .files import write_atomic
 from .model.baseline import Baseline
@@ -30,6 +31,7 @@ class PipelineResult:
     """Where the pipeline left its outputs, and how the baseline did."""
 
     raw_files: list[Path]
+    curation: CurationReport
     validation: ValidationReport
     evaluation: Evaluation
     report: Path
@@ -77,7 +79,8 @@ def run_pipeline(
         project_dir=settings.project_dir,
         database_url=settings.database_url,
     )
-    records = read_records(contract, settings.raw_dir)
+    step("curate")
+    records, curation = curate(read_records(contract, settings.raw_dir), contract)
     step("validate")
     validation = validate(
         records,
@@ -88,6 +91,8 @@ def run_pipeline(
     )
     step("calibrate the baseline")
     splits = split_records(contract, records, settings.raw_dir)
+    if contract.data.availability == "unlabelled":
+        splits = Splits(train=splits.train, test=curate(splits.test, contract)[0])
     model = fit_baseline(contract, splits)
     step("evaluate")
     evaluation = evaluate(model, splits.test, contract)
@@ -96,7 +101,7 @@ def run_pipeline(
     champion = save_champion(model, settings.champion_file)
     reference = splits.train[demo.FEATURES].to_csv(index=False).encode("utf-8")
     write_atomic(settings.reference_file, reference)
-    return PipelineResult(raw_files, validation, evaluation, report, champion)
+    return PipelineResult(raw_files, curation, validation, evaluation, report, champion)
 
 
 def read_reference(path: Path) -> pd.DataFrame | None:
