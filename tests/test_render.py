@@ -26,6 +26,7 @@ EXPECTED_FILES = {
     "data/processed/.gitkeep",
     "data/raw/.gitkeep",
     "ml_contract.yaml",
+    "notebooks/01-explore.ipynb",
     "noxfile.py",
     "pyproject.toml",
     "reports/.gitkeep",
@@ -40,6 +41,7 @@ EXPECTED_FILES = {
     "src/{pkg}/data/__init__.py",
     "src/{pkg}/data/collect.py",
     "src/{pkg}/data/demo.py",
+    "src/{pkg}/data/explore.py",
     "src/{pkg}/errors.py",
     "src/{pkg}/files.py",
     "src/{pkg}/model/__init__.py",
@@ -50,12 +52,14 @@ EXPECTED_FILES = {
     "tests/__init__.py",
     "tests/conftest.py",
     "tests/data/__init__.py",
+    "tests/data/test_notebook.py",
     "tests/unit/__init__.py",
     "tests/unit/test_api.py",
     "tests/unit/test_baseline.py",
     "tests/unit/test_collect.py",
     "tests/unit/test_config.py",
     "tests/unit/test_evaluate.py",
+    "tests/unit/test_explore.py",
 }
 JINJA_LEFTOVER = re.compile(r"(?<!\$)\{\{|\{%|%\}|\{#|#\}")
 LONG_PACKAGE = "p" * 40
