@@ -161,6 +161,24 @@ def validate_command() -> None:
         console.print(f"statistics log: {settings.stats_log}", highlight=False)
 
 
+@app.command("explore")
+def explore_command() -> None:
+    """Write a data report with plots to reports/explore/: distributions, target, missing values."""
+    from .data.collect import read_records
+    from .data.explore import explore
+
+    with _clear_errors():
+        settings = Settings()
+        contract = settings.load_contract()
+        with console.status("drawing plots"):
+            report = explore(
+                read_records(contract, settings.raw_dir),
+                contract,
+                settings.path(settings.reports_dir) / "explore",
+            )
+        console.print(f"data report with plots: {report}", highlight=False)
+
+
 @app.command("evaluate")
 def evaluate_command() -> None:
     """Evaluate the champion on held-out data: primary metric, gate and expected cost."""
@@ -182,7 +200,7 @@ def evaluate_command() -> None:
 
 @app.command("pipeline")
 def pipeline_command(rows: Rows = None, seed: Seed = None) -> None:
-    """Run collect, curate, validate, calibrate, evaluate, register: the baseline is champion."""
+    """Run every stage: collect, curate, validate, explore, calibrate, evaluate, register."""
     from .pipeline import run_pipeline
 
     with _clear_errors():
@@ -194,6 +212,8 @@ def pipeline_command(rows: Rows = None, seed: Seed = None) -> None:
         console.print(result.curation.summary(), highlight=False, soft_wrap=True)
         console.print(result.validation.summary(), highlight=False, soft_wrap=True)
         _show(result.evaluation)
+        console.print(f"data report with plots: {result.exploration}", highlight=False)
+        console.print(f"data statistics log: {settings.stats_log}", highlight=False)
         console.print(f"evaluation report: {result.report}", highlight=False)
         console.print(f"champion model: {result.champion}", highlight=False)
         console.print("serve it with: uv run nox -s serve", highlight=False)

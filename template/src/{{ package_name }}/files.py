@@ -10,12 +10,15 @@ from pathlib import Path
 def write_atomic(path: Path, content: bytes) -> Path:
     """Write content to a temporary file beside path, then move it into place in one step."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    # mkstemp makes a private file; keep the mode a replaced file had, else an ordinary one.
+    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(handle, "wb") as stream:
             stream.write(content)
             stream.flush()
             os.fsync(stream.fileno())
+        Path(temporary).chmod(mode)
         Path(temporary).replace(path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

@@ -1,4 +1,4 @@
-"""The lifecycle in order: collect, curate, validate, calibrate the baseline, evaluate, register."""
+"""The lifecycle in order: collect, curate, validate, explore, calibrate, evaluate, register."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from .data.collect import (
     split_records,
 )
 from .data.curate import CurationReport, curate
+from .data.explore import explore
 from .data.validate import ValidationReport, validate
 from .files import write_atomic
 from .model.baseline import Baseline
@@ -33,6 +34,7 @@ class PipelineResult:
     raw_files: list[Path]
     curation: CurationReport
     validation: ValidationReport
+    exploration: Path
     evaluation: Evaluation
     report: Path
     champion: Path
@@ -89,6 +91,8 @@ def run_pipeline(
         stats_log=settings.stats_log,
         source=raw_records_path(contract, settings.raw_dir).name,
     )
+    step("explore")
+    exploration = explore(records, contract, settings.path(settings.reports_dir) / "explore")
     step("calibrate the baseline")
     splits = split_records(contract, records, settings.raw_dir)
     if contract.data.availability == "unlabelled":
@@ -101,7 +105,9 @@ def run_pipeline(
     champion = save_champion(model, settings.champion_file)
     reference = splits.train[demo.FEATURES].to_csv(index=False).encode("utf-8")
     write_atomic(settings.reference_file, reference)
-    return PipelineResult(raw_files, curation, validation, evaluation, report, champion)
+    return PipelineResult(
+        raw_files, curation, validation, exploration, evaluation, report, champion
+    )
 
 
 def read_reference(path: Path) -> pd.DataFrame | None:
