@@ -14,7 +14,7 @@ from tests.conftest import TEMPLATE, render_project
 
 IDENTITY = ["-c", "user.name=Test", "-c", "user.email=test@example.com"]
 # Rendered once and then owned by users: updates leave them as they were (docs/upgrading.md).
-USER_OWNED = ("model/baseline.py", "data/demo.py", "notebooks/01-explore.ipynb")
+USER_OWNED = ("model/baseline.py", "data/demo.py")
 
 
 def released_tags() -> list[str]:
