@@ -7,12 +7,12 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-import pandas as pd
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from ..config import Settings
+from ..data.transform import records_frame
 from ..errors import ModelFileError
 from ..model.baseline import Baseline
 from ..model.registry import load_champion
@@ -112,7 +112,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 {"detail": f"at most {limit} records per request"},
                 status_code=TOO_LARGE,
             )
-        features = pd.DataFrame([record.model_dump() for record in records])
+        features = records_frame(records)
         model = served.model
         answers = describe(model.predict(features), model.score(features), contract, model.version)
         return (
