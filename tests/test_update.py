@@ -83,15 +83,22 @@ _migrations:
 """
 
 
+DEMO_SHIM = '''"""The demo source moved to sources.py; this name keeps old imports working."""
+
+from .sources import CATEGORIES, FEATURES, NUMERIC_FEATURES, generate
+
+__all__ = ["CATEGORIES", "FEATURES", "NUMERIC_FEATURES", "generate"]
+'''
+
+
 def rename_demo_source(repository: Path) -> None:
     """Rename the user-owned demo source, with the migration that moves users' copies along."""
     template = repository / "template"
     data = template / "src/{{ package_name }}/data"
     for variant in data.glob("*demo.py*"):
         variant.rename(variant.with_name(variant.name.replace("demo.py", "sources.py")))
-    for path in template.rglob("*"):
-        if path.is_file() and "import demo\n" in path.read_text(encoding="utf-8"):
-            edit(path, "import demo\n", "import sources as demo\n")
+    # What imported `demo` keeps working through a small compatibility module.
+    (data / "demo.py").write_text(DEMO_SHIM, encoding="utf-8")
     edit(repository / "copier.yml", "/data/demo.py{% endif %}", "/data/sources.py{% endif %}")
     with (repository / "copier.yml").open("a", encoding="utf-8") as settings:
         settings.write(MIGRATION)
@@ -178,12 +185,9 @@ def test_update_keeps_user_work_and_brings_template_changes(versions: Path, tmp_
     assert USER_REASON in baseline, "the user's rule was lost"
     assert 'Rule("support_calls", ">=", 3,' in baseline, "a template change reached user code"
     assert (project / f"src/{PACKAGE}/data/features.py").exists()
-    assert not (project / DEMO).exists(), "the migration did not move the renamed file"
     sources = (project / SOURCES).read_text(encoding="utf-8")
     assert sources.startswith('"""Our customers (synthetic for now)'), "the user's source was lost"
-    assert "import sources as demo" in (project / f"src/{PACKAGE}/pipeline.py").read_text(
-        encoding="utf-8"
-    )
+    assert "from .sources import" in (project / DEMO).read_text(encoding="utf-8")
     assert (project / "notes.md").read_text(encoding="utf-8") == "Decisions we took.\n"
     assert not (project / ".env.example").exists(), "a file the user deleted came back"
     assert (project / "data/raw/ours.csv").read_text(encoding="utf-8") == "a,b\n1,2\n"
