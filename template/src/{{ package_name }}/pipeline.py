@@ -20,6 +20,7 @@ from .data.collect import (
 )
 from .data.curate import CurationReport, curate
 from .data.explore import explore
+from .data.transform import features_frame
 from .data.validate import ValidationReport, validate
 from .files import write_atomic
 from .model.baseline import Baseline
@@ -50,7 +51,7 @@ def fit_baseline(contract: Contract, splits: Splits) -> Baseline:
     availability = contract.data.availability
     if availability != "none":
         target = splits.train[contract.task.target] if availability == "labelled" else None
-        model.calibrate(splits.train[demo.FEATURES], target)
+        model.calibrate(features_frame(splits.train), target)
     return model
 
 

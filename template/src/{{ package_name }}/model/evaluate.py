@@ -14,6 +14,7 @@ import pandas as pd
 from sklearn import metrics
 
 from ..config import Contract
+from ..data.transform import features_frame
 from ..files import write_atomic
 
 SCORED_TASKS = ("binary_classification", "anomaly_detection")
@@ -143,7 +144,7 @@ def evaluate(model: Model, frame: pd.DataFrame, contract: Contract) -> Evaluatio
         raise ValueError(f"the evaluation data has no target column {target!r}")
     if frame.empty:
         raise ValueError("the evaluation data has no rows")
-    features = frame.drop(columns=[target])
+    features = features_frame(frame)
     y_true = frame[target].to_numpy()
     if contract.task.type == "multiclass_classification":
         y_true = y_true.astype(str).astype(object)
