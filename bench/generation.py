@@ -23,8 +23,18 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from _table import (
+    BenchError,
+    Row,
+    load_average,
+    markdown_table,
+    output_of,
+    positive_int,
+    progress,
+)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUTPUT = REPO_ROOT / "bench" / "results" / "generation.json"
@@ -45,10 +55,6 @@ TARGET_WITH_TASKS_SECONDS = 3.0
 TARGET_GREEN_SECONDS = 60.0
 
 
-class BenchError(RuntimeError):
-    """A measured command failed, so its timing means nothing."""
-
-
 @dataclass
 class Tools:
     """The executables the benchmark runs, resolved once."""
@@ -57,35 +63,6 @@ class Tools:
     ccds: Path | None
     uv: list[str]
     uv_bin_dir: Path | None
-
-
-@dataclass
-class Row:
-    """One line of the table: what was timed, its samples and how it compares to its target."""
-
-    what: str
-    target: str
-    samples: list[float] = field(default_factory=list)
-    verdict: str = ""
-    not_measured: str = ""
-
-    @property
-    def median(self) -> float | None:
-        """Median of the samples, or None when nothing was measured."""
-        return statistics.median(self.samples) if self.samples else None
-
-    @property
-    def minimum(self) -> float | None:
-        """Fastest sample, or None when nothing was measured."""
-        return min(self.samples) if self.samples else None
-
-
-def positive_int(text: str) -> int:
-    """Parse a count of at least one."""
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("give a whole number of at least 1")
-    return value
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -172,18 +149,6 @@ def find_executable(name: str) -> Path | None:
             return candidate
     found = shutil.which(name)
     return Path(found) if found else None
-
-
-def output_of(cmd: list[str], cwd: Path | None = None) -> str:
-    """First line a short command prints, or '?' when it fails."""
-    try:
-        result = subprocess.run(
-            cmd, cwd=cwd, capture_output=True, text=True, check=False, timeout=60
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return "?"
-    lines = (result.stdout or result.stderr).strip().splitlines()
-    return lines[0].strip() if result.returncode == 0 and lines else "?"
 
 
 def interpreter_of(executable: Path) -> Path:
@@ -297,11 +262,6 @@ def timed(cmd: list[str], env: dict[str, str], cwd: Path | None = None) -> float
             f"{short_name(cmd)} exited with {result.returncode}\n{shlex.join(cmd)}\n{tail}"
         )
     return elapsed
-
-
-def progress(message: str) -> None:
-    """Say what is running, on stderr so that stdout holds only the report."""
-    print(message, file=sys.stderr, flush=True)
 
 
 class Bench:
@@ -469,28 +429,6 @@ def judge(rows: dict[str, Row]) -> None:
         if median is not None:
             verdict = "pass" if median <= limit else "miss"
             rows[key].verdict = f"{median / limit:.2f} of target: {verdict}"
-
-
-def seconds(value: float | None) -> str:
-    """Format a time for the table."""
-    return "-" if value is None else f"{value:.2f}"
-
-
-def markdown_table(rows: list[Row]) -> str:
-    """The results as a Markdown table."""
-    lines = [
-        "| what | median s | min s | target | ratio / verdict |",
-        "| --- | ---: | ---: | --- | --- |",
-    ]
-    for row in rows:
-        cells = [row.what, seconds(row.median), seconds(row.minimum), row.target, row.verdict]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
-def load_average() -> str:
-    """The 1-minute load average, which says how busy the machine was."""
-    return f"{os.getloadavg()[0]:.2f}" if hasattr(os, "getloadavg") else "?"
 
 
 def machine_info(

@@ -28,8 +28,18 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from _table import (
+    BenchError,
+    Row,
+    load_average,
+    markdown_table,
+    output_of,
+    positive_int,
+    progress,
+)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUTPUT = REPO_ROOT / "bench" / "results" / "update.json"
@@ -79,30 +89,6 @@ NOTES = "NOTES.md"
 FEATURES = "features"
 
 
-class BenchError(RuntimeError):
-    """A command failed or an update went wrong, so a timing would mean nothing."""
-
-
-@dataclass
-class Row:
-    """One line of the table: what was timed, its samples and how it compares to its target."""
-
-    what: str
-    target: str
-    samples: list[float] = field(default_factory=list)
-    verdict: str = ""
-
-    @property
-    def median(self) -> float | None:
-        """Median of the samples, or None when nothing was measured."""
-        return statistics.median(self.samples) if self.samples else None
-
-    @property
-    def minimum(self) -> float | None:
-        """Fastest sample, or None when nothing was measured."""
-        return min(self.samples) if self.samples else None
-
-
 @dataclass
 class Project:
     """A generated project kept as a git repository, cloned afresh for every timed update."""
@@ -110,14 +96,6 @@ class Project:
     path: Path
     package: str
     commits: int
-
-
-def positive_int(text: str) -> int:
-    """Parse a count of at least one."""
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("give a whole number of at least 1")
-    return value
 
 
 def history_length(text: str) -> int:
@@ -205,18 +183,6 @@ def find_copier() -> Path:
     return Path(found)
 
 
-def output_of(cmd: list[str], cwd: Path | None = None) -> str:
-    """First line a short command prints, or '?' when it fails."""
-    try:
-        result = subprocess.run(
-            cmd, cwd=cwd, capture_output=True, text=True, check=False, timeout=60
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return "?"
-    lines = (result.stdout or result.stderr).strip().splitlines()
-    return lines[0].strip() if result.returncode == 0 and lines else "?"
-
-
 def child_environment(scratch: Path, bytecode_cache: str) -> dict[str, str]:
     """Environment of every command, measured or not."""
     env = dict(os.environ)
@@ -258,11 +224,6 @@ def timed(cmd: list[str], env: dict[str, str], cwd: Path | None = None) -> float
     start = time.perf_counter()
     run(cmd, env, cwd)
     return time.perf_counter() - start
-
-
-def progress(message: str) -> None:
-    """Say what is running, on stderr so that stdout holds only the report."""
-    print(message, file=sys.stderr, flush=True)
 
 
 def replace_once(path: Path, old: str, new: str) -> None:
@@ -510,11 +471,6 @@ def edit_like_a_user(project: Path, package: str, number: int) -> str:
     return f"Test {module.stem}"
 
 
-def load_average() -> str:
-    """The 1-minute load average, which says how busy the machine was."""
-    return f"{os.getloadavg()[0]:.2f}" if hasattr(os, "getloadavg") else "?"
-
-
 def machine_info(copier: Path, template: Path, args: argparse.Namespace) -> dict[str, str]:
     """What the numbers were measured with."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
@@ -569,23 +525,6 @@ def judge(rows: dict[str, Row], commits: int) -> dict[str, float]:
     return ratios
 
 
-def seconds(value: float | None) -> str:
-    """Format a time for the table."""
-    return "-" if value is None else f"{value:.2f}"
-
-
-def markdown_table(rows: list[Row]) -> str:
-    """The results as a Markdown table."""
-    lines = [
-        "| what | median s | min s | target | verdict / ratio |",
-        "| --- | ---: | ---: | --- | --- |",
-    ]
-    for row in rows:
-        cells = [row.what, seconds(row.median), seconds(row.minimum), row.target, row.verdict]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
 def print_report(
     info: dict[str, str], rows: dict[str, Row], setup: float, args: argparse.Namespace
 ) -> None:
@@ -602,7 +541,7 @@ def print_report(
         + (", PYTHONPYCACHEPREFIX in a temporary folder" if args.bytecode_cache == "warm" else "")
     )
     print(f"- setup (template releases, projects and their history): {setup:.0f} s\n")
-    print(markdown_table(list(rows.values())))
+    print(markdown_table(list(rows.values()), last="verdict / ratio"))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,83 @@
+"""What the benchmark scripts share: the rows of their tables and small process helpers."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class BenchError(RuntimeError):
+    """A measured command failed, so its timing would mean nothing."""
+
+
+@dataclass
+class Row:
+    """One line of the table: what was timed, its samples and how it compares to its target."""
+
+    what: str
+    target: str
+    samples: list[float] = field(default_factory=list)
+    verdict: str = ""
+    not_measured: str = ""
+
+    @property
+    def median(self) -> float | None:
+        """Median of the samples, or None when nothing was measured."""
+        return statistics.median(self.samples) if self.samples else None
+
+    @property
+    def minimum(self) -> float | None:
+        """Fastest sample, or None when nothing was measured."""
+        return min(self.samples) if self.samples else None
+
+
+def positive_int(text: str) -> int:
+    """Parse a count of at least one."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("give a whole number of at least 1")
+    return value
+
+
+def output_of(cmd: list[str], cwd: Path | None = None) -> str:
+    """First line a short command prints, or '?' when it fails."""
+    try:
+        result = subprocess.run(
+            cmd, cwd=cwd, capture_output=True, text=True, check=False, timeout=60
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return "?"
+    lines = (result.stdout or result.stderr).strip().splitlines()
+    return lines[0].strip() if result.returncode == 0 and lines else "?"
+
+
+def progress(message: str) -> None:
+    """Say what is running, on stderr so that stdout holds only the report."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def seconds(value: float | None) -> str:
+    """Format a time for the table."""
+    return "-" if value is None else f"{value:.2f}"
+
+
+def load_average() -> str:
+    """The 1-minute load average, which says how busy the machine was."""
+    return f"{os.getloadavg()[0]:.2f}" if hasattr(os, "getloadavg") else "?"
+
+
+def markdown_table(rows: list[Row], last: str = "ratio / verdict") -> str:
+    """The results as a Markdown table."""
+    lines = [
+        f"| what | median s | min s | target | {last} |",
+        "| --- | ---: | ---: | --- | --- |",
+    ]
+    for row in rows:
+        cells = [row.what, seconds(row.median), seconds(row.minimum), row.target, row.verdict]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
