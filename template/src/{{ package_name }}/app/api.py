@@ -20,6 +20,7 @@ from .records import Prediction, Record, describe
 from .schemas import Batch, BatchPrediction, ErrorResponse, Health
 
 TOO_LARGE, INVALID, UNAVAILABLE = 413, 422, 503
+NOT_READY: dict[str, Any] = {"model": Health, "description": "No model loaded"}
 ERRORS: dict[int | str, dict[str, Any]] = {
     TOO_LARGE: {"model": ErrorResponse, "description": "Batch too large"},
     INVALID: {"model": ErrorResponse, "description": "Invalid request"},
@@ -84,7 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "/health/ready",
         response_model=Health,
         tags=["health"],
-        responses={503: {"model": Health, "description": "No model loaded"}},
+        responses={UNAVAILABLE: NOT_READY},
     )
     async def ready() -> Health | JSONResponse:
         """The champion model is loaded and requests can be served."""
