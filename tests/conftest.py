@@ -14,6 +14,7 @@ import copier
 import pytest
 
 TEMPLATE = Path(__file__).resolve().parents[1]
+GIT_IDENTITY = ["-c", "user.name=Test", "-c", "user.email=test@example.com"]
 TASK_TYPES = (
     "binary_classification",
     "multiclass_classification",
@@ -65,12 +66,14 @@ def uv() -> list[str]:
     return [found] if found else ["python3", "-m", "uv"]
 
 
-def run(command: list[str], cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    """Run a command in a generated project; fail the test with its output if it fails."""
+def run(
+    command: list[str], cwd: Path, timeout: float = 600, **env: str
+) -> subprocess.CompletedProcess[str]:
+    """Run a command in a generated project, with `env` added; fail the test if it fails."""
     result = subprocess.run(
         command,
         cwd=cwd,
-        env=uv_environment(),
+        env=uv_environment() | env,
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -98,12 +101,51 @@ def snapshot_repository(destination: Path, tag: str = "v0.1.0") -> Path:
         if source.is_file():
             (destination / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, destination / name)
-    identity = ["-c", "user.name=Test", "-c", "user.email=test@example.com"]
     for command in (
         ["init", "--quiet", "--initial-branch=main"],
         ["add", "--all"],
-        [*identity, "commit", "--quiet", "-m", "snapshot"],
-        [*identity, "tag", tag],
+        [*GIT_IDENTITY, "commit", "--quiet", "-m", "snapshot"],
+        [*GIT_IDENTITY, "tag", tag],
     ):
         subprocess.run(["git", *command], cwd=destination, check=True, capture_output=True)
     return destination
+
+
+def generate(source: Path, destination: Path, ref: str, **answers: Any) -> Path:
+    """A project from one release of the template, committed as its first commit."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", copier.errors.DirtyLocalWarning)
+        copier.run_copy(
+            str(source),
+            destination,
+            data=answers,
+            defaults=True,
+            unsafe=True,
+            vcs_ref=ref,
+            skip_tasks=True,
+            quiet=True,
+        )
+    for args in (
+        ["init", "--quiet", "--initial-branch=main"],
+        ["add", "--all"],
+        [*GIT_IDENTITY, "commit", "--quiet", "-m", "Start the project"],
+    ):
+        subprocess.run(["git", *args], cwd=destination, check=True, capture_output=True)
+    return destination
+
+
+def update(project: Path, ref: str, **answers: Any) -> None:
+    """`copier update` to one release, as the scheduled workflow runs it."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", copier.errors.DirtyLocalWarning)
+        copier.run_update(
+            project,
+            data=answers,
+            vcs_ref=ref,
+            overwrite=True,
+            defaults=True,
+            unsafe=True,
+            skip_answered=True,
+            conflict="inline",
+            quiet=True,
+        )

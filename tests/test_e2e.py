@@ -71,17 +71,11 @@ def test_default_project_passes_pre_commit_and_serves_predictions(
 ) -> None:
     """The default project is pre-commit clean, and its API answers a real request on loopback."""
     project = render(tasks=True)
-    env = uv_environment() | {"PRE_COMMIT_HOME": str(tmp_path / "pre-commit")}
-    hooks = subprocess.run(
+    run(
         [*uv(), "run", "--locked", "pre-commit", "run", "--all-files"],
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
+        project,
+        PRE_COMMIT_HOME=str(tmp_path / "pre-commit"),
     )
-    assert hooks.returncode == 0, hooks.stdout + hooks.stderr
     assert not subprocess.run(
         ["git", "status", "--porcelain"], cwd=project, capture_output=True, text=True
     ).stdout, "pre-commit changed files"

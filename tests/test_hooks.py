@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import TEMPLATE, Render
+from tests.conftest import GIT_IDENTITY, TEMPLATE, Render
 
 POST_COPY = TEMPLATE / "hooks" / "post_copy.py"
 
@@ -51,8 +51,7 @@ def test_project_inside_an_existing_history_is_left_for_the_user_to_commit(
 ) -> None:
     """Generated inside another repository, the task commits nothing and says so."""
     project = render()
-    identity = ["-c", "user.name=Test", "-c", "user.email=test@example.com"]
-    for args in (["init", "-q"], ["add", "README.md"], [*identity, "commit", "-qm", "theirs"]):
+    for args in (["init", "-q"], ["add", "README.md"], [*GIT_IDENTITY, "commit", "-qm", "theirs"]):
         subprocess.run(["git", *args], cwd=project, check=True, capture_output=True)
     result = run_post_copy(
         project, UV_INDEX_URL="http://127.0.0.1:9/simple", UV_NO_CACHE="1", UV_HTTP_RETRIES="0"

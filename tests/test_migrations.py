@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import TEMPLATE
+from tests.conftest import GIT_IDENTITY, TEMPLATE
 
 MIGRATE = TEMPLATE / "hooks" / "migrate.py"
 
@@ -19,8 +19,7 @@ def project(tmp_path: Path) -> Path:
     (tmp_path / ".copier-answers.yml").write_text("package_name: shop\n", encoding="utf-8")
     (tmp_path / "src/shop/data").mkdir(parents=True)
     (tmp_path / "src/shop/data/demo.py").write_text("# ours\n", encoding="utf-8")
-    identity = ["-c", "user.name=Test", "-c", "user.email=test@example.com"]
-    for args in (["init", "--quiet"], ["add", "--all"], [*identity, "commit", "-qm", "start"]):
+    for args in (["init", "--quiet"], ["add", "--all"], [*GIT_IDENTITY, "commit", "-qm", "start"]):
         subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
     return tmp_path
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import Render, run, uv, uv_environment
+from tests.conftest import Render, run, uv
 
 pytestmark = pytest.mark.e2e
 
@@ -89,17 +89,11 @@ def test_pipeline_collects_from_postgresql(render: Render) -> None:
         contract = yaml.safe_load(contract_path.read_text(encoding="utf-8"))
         contract["data"].update(source="sql", query="SELECT * FROM customers WHERE age >= 30")
         contract_path.write_text(yaml.safe_dump(contract, sort_keys=False), encoding="utf-8")
-        env = uv_environment() | {"CUSTOMER_CHURN_DATABASE_URL": url}
-        result = subprocess.run(
+        run(
             [*uv(), "run", "--locked", "python", "-m", "customer_churn", "pipeline"],
-            cwd=project,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
+            project,
+            CUSTOMER_CHURN_DATABASE_URL=url,
         )
-    assert result.returncode == 0, result.stdout + result.stderr
     landed = list((project / "data" / "raw").glob("query-*.csv"))
     assert len(landed) == 1
     rows = landed[0].read_text(encoding="utf-8").splitlines()

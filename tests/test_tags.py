@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import subprocess
-import warnings
 from pathlib import Path
 
-import copier
 import pytest
 import yaml
 
-from tests.conftest import TEMPLATE, render_project
+from tests.conftest import TEMPLATE, generate, render_project, update
 
-IDENTITY = ["-c", "user.name=Test", "-c", "user.email=test@example.com"]
 # Rendered once and then owned by users: updates leave them as they were (docs/upgrading.md).
 USER_OWNED = ("model/baseline.py", "data/demo.py")
 
@@ -46,24 +43,8 @@ def tree(project: Path) -> dict[str, str]:
 @pytest.mark.parametrize("tag", released_tags())
 def test_update_from_each_release_matches_a_fresh_copy(tag: str, tmp_path: Path) -> None:
     """A project made from an old release, updated to HEAD, is what HEAD would generate today."""
-    project = tmp_path / "project"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", copier.errors.DirtyLocalWarning)
-        copier.run_copy(
-            str(TEMPLATE), project, defaults=True, unsafe=True, vcs_ref=tag, skip_tasks=True
-        )
-        for args in (["init", "-q"], ["add", "--all"], [*IDENTITY, "commit", "-qm", "start"]):
-            subprocess.run(["git", *args], cwd=project, check=True, capture_output=True)
-        copier.run_update(
-            project,
-            vcs_ref="HEAD",
-            overwrite=True,
-            defaults=True,
-            unsafe=True,
-            skip_answered=True,
-            skip_tasks=True,
-            quiet=True,
-        )
+    project = generate(TEMPLATE, tmp_path / "project", tag)
+    update(project, "HEAD")
     fresh = render_project(tmp_path / "fresh", {})
     assert tree(project) == tree(fresh)
 
@@ -84,18 +65,9 @@ def test_no_file_a_release_rendered_disappears_without_a_migration(
     tag: str, tmp_path: Path
 ) -> None:
     """A file a project got from an older release is still rendered, or a migration moves it."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", copier.errors.DirtyLocalWarning)
-        copier.run_copy(
-            str(TEMPLATE),
-            tmp_path / "old",
-            defaults=True,
-            vcs_ref=tag,
-            skip_tasks=True,
-            unsafe=True,
-        )
+    old = generate(TEMPLATE, tmp_path / "old", tag)
     fresh = render_project(tmp_path / "new", {})
-    gone = generic_files(tmp_path / "old") - generic_files(fresh)
+    gone = generic_files(old) - generic_files(fresh)
     assert gone <= migrated_paths()
 
 

@@ -4,20 +4,27 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import warnings
 from pathlib import Path
 
 import copier
 import pytest
 import yaml
 
-from tests.conftest import TEMPLATE, render_project, run, snapshot_repository, uv
+from tests.conftest import (
+    GIT_IDENTITY,
+    TEMPLATE,
+    generate,
+    render_project,
+    run,
+    snapshot_repository,
+    update,
+    uv,
+)
 
 PACKAGE = "customer_churn"
 BASELINE = f"src/{PACKAGE}/model/baseline.py"
 DEMO = f"src/{PACKAGE}/data/demo.py"
 SOURCES = f"src/{PACKAGE}/data/sources.py"
-IDENTITY = ["-c", "user.name=Test", "-c", "user.email=test@example.com"]
 CONFLICT_MARKER = "<<<<<<< "
 USER_REASON = "customers who keep calling are about to give up"
 
@@ -25,7 +32,7 @@ USER_REASON = "customers who keep calling are about to give up"
 def git(project: Path, *args: str) -> str:
     """Run git in a project and return what it printed."""
     return subprocess.run(
-        ["git", *IDENTITY, *args], cwd=project, capture_output=True, text=True, check=True
+        ["git", *GIT_IDENTITY, *args], cwd=project, capture_output=True, text=True, check=True
     ).stdout
 
 
@@ -110,41 +117,6 @@ def versions(tmp_path_factory: pytest.TempPathFactory) -> Path:
     repository = snapshot_repository(tmp_path_factory.mktemp("template"), tag="v0.1.0")
     release_next_version(repository)
     return repository
-
-
-def generate(source: Path, destination: Path, ref: str, **answers: object) -> Path:
-    """A project from one release of the template, committed as its first commit."""
-    copier.run_copy(
-        str(source),
-        destination,
-        data=answers,
-        defaults=True,
-        unsafe=True,
-        vcs_ref=ref,
-        skip_tasks=True,
-        quiet=True,
-    )
-    git(destination, "init", "--quiet", "--initial-branch=main")
-    git(destination, "add", "--all")
-    git(destination, "commit", "--quiet", "-m", "Start the project")
-    return destination
-
-
-def update(project: Path, ref: str, **answers: object) -> None:
-    """`copier update` to one release, as the scheduled workflow runs it."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", copier.errors.DirtyLocalWarning)
-        copier.run_update(
-            project,
-            data=answers,
-            vcs_ref=ref,
-            overwrite=True,
-            defaults=True,
-            unsafe=True,
-            skip_answered=True,
-            conflict="inline",
-            quiet=True,
-        )
 
 
 def edit_like_a_user(project: Path) -> None:
