@@ -81,3 +81,32 @@ def markdown_table(rows: list[Row], last: str = "ratio / verdict") -> str:
         cells = [row.what, seconds(row.median), seconds(row.minimum), row.target, row.verdict]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def add_bytecode_option(parser: argparse.ArgumentParser) -> None:
+    """The --bytecode-cache option every benchmark offers."""
+    parser.add_argument(
+        "--bytecode-cache",
+        choices=["warm", "inherit"],
+        default="warm",
+        help=(
+            "warm: every Python process writes and reuses bytecode in a private "
+            "PYTHONPYCACHEPREFIX, as on a user's machine after the first run; inherit: keep "
+            "this environment's PYTHONDONTWRITEBYTECODE, so a venv installed without bytecode "
+            "compiles all its imports on every run"
+        ),
+    )
+
+
+def measuring_environment(scratch: Path, bytecode_cache: str) -> dict[str, str]:
+    """Environment of measured commands: no interpreter downloads, no outer virtualenv.
+
+    With a warm bytecode cache, processes write and reuse bytecode in a private folder, as a
+    user's machine does after the first run (this machine sets PYTHONDONTWRITEBYTECODE).
+    """
+    env = {key: value for key, value in os.environ.items() if key != "VIRTUAL_ENV"}
+    env["UV_PYTHON_DOWNLOADS"] = "never"
+    if bytecode_cache == "warm":
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = str(scratch / "pycache")
+    return env

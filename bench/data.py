@@ -25,6 +25,8 @@ import tempfile
 import warnings
 from pathlib import Path
 
+from _table import measuring_environment
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TARGET_RATIO = 3.0
 TARGET_PEAK_MIB = 2048
@@ -92,15 +94,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def environment(scratch: Path) -> dict[str, str]:
-    """No interpreter downloads, bytecode cached, no outer virtual environment."""
-    env = {key: value for key, value in os.environ.items() if key != "VIRTUAL_ENV"}
-    env["UV_PYTHON_DOWNLOADS"] = "never"
-    env["PYTHONPYCACHEPREFIX"] = str(scratch / "pycache")
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
-    return env
-
-
 def uv() -> list[str]:
     """The uv command of this environment."""
     found = shutil.which("uv")
@@ -145,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     """Measure both paths and print the table."""
     args = parse_args(argv)
     scratch = Path(tempfile.mkdtemp(prefix="bench-data-"))
-    env = environment(scratch)
+    env = measuring_environment(scratch, "warm")
     try:
         print(f"rendering and syncing a project in {scratch}", file=sys.stderr)
         project = render(scratch / "project")

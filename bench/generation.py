@@ -29,8 +29,10 @@ from pathlib import Path
 from _table import (
     BenchError,
     Row,
+    add_bytecode_option,
     load_average,
     markdown_table,
+    measuring_environment,
     output_of,
     positive_int,
     progress,
@@ -116,17 +118,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=None,
         help="folder of a cookiecutter-data-science template checkout (holds ccds.json)",
     )
-    parser.add_argument(
-        "--bytecode-cache",
-        choices=["warm", "inherit"],
-        default="warm",
-        help=(
-            "warm: every Python process writes and reuses bytecode in a private "
-            "PYTHONPYCACHEPREFIX, as on a user's machine after the first run; inherit: keep "
-            "this environment's PYTHONDONTWRITEBYTECODE, so a venv installed without bytecode "
-            "compiles all its imports on every run"
-        ),
-    )
+    add_bytecode_option(parser)
     parser.add_argument(
         "--uv",
         default="python3 -m uv",
@@ -218,13 +210,8 @@ def child_environment(
     scratch: Path, bytecode_cache: str, uv_bin_dir: Path | None
 ) -> dict[str, str]:
     """Environment of every measured command."""
-    env = dict(os.environ)
-    env["UV_PYTHON_DOWNLOADS"] = "never"
+    env = measuring_environment(scratch, bytecode_cache)
     env["PRE_COMMIT_HOME"] = str(scratch / "pre-commit-home")
-    env.pop("VIRTUAL_ENV", None)
-    if bytecode_cache == "warm":
-        env.pop("PYTHONDONTWRITEBYTECODE", None)
-        env["PYTHONPYCACHEPREFIX"] = str(scratch / "pycache")
     if uv_bin_dir is not None:
         env["PATH"] = os.pathsep.join([str(uv_bin_dir), env.get("PATH", "")])
     return env

@@ -34,8 +34,10 @@ from pathlib import Path
 from _table import (
     BenchError,
     Row,
+    add_bytecode_option,
     load_average,
     markdown_table,
+    measuring_environment,
     output_of,
     positive_int,
     progress,
@@ -146,17 +148,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=REPO_ROOT,
         help="git checkout of copier-mlops whose files make the two releases",
     )
-    parser.add_argument(
-        "--bytecode-cache",
-        choices=["warm", "inherit"],
-        default="warm",
-        help=(
-            "warm: every Python process writes and reuses bytecode in a private "
-            "PYTHONPYCACHEPREFIX, as on a user's machine after the first run; inherit: keep "
-            "this environment's PYTHONDONTWRITEBYTECODE, so a venv installed without bytecode "
-            "compiles all its imports on every run"
-        ),
-    )
+    add_bytecode_option(parser)
     parser.add_argument(
         "--keep",
         action="store_true",
@@ -185,13 +177,8 @@ def find_copier() -> Path:
 
 def child_environment(scratch: Path, bytecode_cache: str) -> dict[str, str]:
     """Environment of every command, measured or not."""
-    env = dict(os.environ)
-    env["UV_PYTHON_DOWNLOADS"] = "never"
-    env.pop("VIRTUAL_ENV", None)
+    env = measuring_environment(scratch, bytecode_cache)
     env.update(GIT_IDENTITY)
-    if bytecode_cache == "warm":
-        env.pop("PYTHONDONTWRITEBYTECODE", None)
-        env["PYTHONPYCACHEPREFIX"] = str(scratch / "pycache")
     return env
 
 
