@@ -222,6 +222,29 @@ def test_a_person_plans_a_regression_project_at_the_terminal(tmp_path: Path) -> 
         terminal.wait_for("The business number the metric stands for")
         terminal.answer("Cost of over- and under-stocking per month", ENTER)
 
+        terminal.wait_for("Which columns hold groups that must be treated fairly?")
+        terminal.answer("sex", CLEAR + "sex, region" + ENTER)
+        terminal.wait_for("Which fairness measure must stay within the tolerance?")
+        terminal.answer("» Gap of the primary metric", ENTER)
+        terminal.wait_for("Largest gap of rmse between groups")
+        terminal.answer("4.5", CLEAR + "3" + ENTER)
+
+        terminal.wait_for("How are predictions used?")
+        terminal.answer("» Both", UP)
+        terminal.answer("» Batch", ENTER)
+
+        terminal.wait_for("MLflow tracking server that keeps the model registry")
+        terminal.press("https://user:secret@mlflow.example.com" + ENTER)
+        refused = terminal.wait_for("without credentials")
+        assert "Validation error for question 'registry_tracking_uri'" in refused
+        terminal.press(CLEAR + "https://mlflow.example.com" + ENTER)
+
+        terminal.wait_for("How is the service deployed?")
+        terminal.answer("» Kubernetes with an Argo Rollouts canary", DOWN)
+        terminal.answer("» Container image only", ENTER)
+        terminal.wait_for("Population stability index above which")
+        terminal.answer("0.2", CLEAR + "0.25" + ENTER)
+
         terminal.wait_for("Demand Forecast is ready in", SLOW_TIMEOUT)
         terminal.wait_for("Your costs put the prediction quantile at 0.75 (ml_contract.yaml")
         status = terminal.wait_for_exit()
@@ -239,6 +262,9 @@ def test_a_person_plans_a_regression_project_at_the_terminal(tmp_path: Path) -> 
         "Cost of a false negative",
         "Score at which a positive costs less",
         "Quantile that minimises the expected cost",
+        "95th-percentile latency",
+        "Requests per second the API must sustain",
+        "Share of traffic, in percent",
     ):
         assert hidden not in shown, f"{hidden!r} was asked in a regression project"
 
@@ -252,6 +278,15 @@ def test_a_person_plans_a_regression_project_at_the_terminal(tmp_path: Path) -> 
     assert contract["metrics"]["primary"] == "rmse"
     assert contract["metrics"]["gate"] == 18.0
     assert contract["metrics"]["greater_is_better"] is False
+    assert contract["fairness"] == {
+        "sensitive_features": ["sex", "region"],
+        "metric": "metric_gap",
+        "tolerance": 3.0,
+    }
+    assert contract["registry"]["tracking_uri"] == "https://mlflow.example.com"
+    assert contract["serving"]["mode"] == "batch"
+    assert contract["delivery"] == {"deployment": "container", "canary_steps": []}
+    assert contract["data"]["drift_limit"] == 0.25
 
     answers = yaml.safe_load((destination / ".copier-answers.yml").read_text(encoding="utf-8"))
     expected = {
@@ -274,6 +309,13 @@ def test_a_person_plans_a_regression_project_at_the_terminal(tmp_path: Path) -> 
         "primary_metric": "rmse",
         "metric_gate": 18.0,
         "business_metric": "Cost of over- and under-stocking per month",
+        "sensitive_features": "sex, region",
+        "fairness_metric": "metric_gap",
+        "fairness_tolerance": 3.0,
+        "serving_mode": "batch",
+        "registry_tracking_uri": "https://mlflow.example.com",
+        "deployment": "container",
+        "drift_limit": 0.25,
     }
     assert {key: answers.get(key) for key in expected} == expected
     # Questions hidden by `when` (other task types, derived values) are not recorded.
@@ -285,4 +327,7 @@ def test_a_person_plans_a_regression_project_at_the_terminal(tmp_path: Path) -> 
         "cost_false_negative",
         "decision_threshold",
         "prediction_quantile",
+        "latency_p95_ms",
+        "throughput_rps",
+        "canary_steps",
     }

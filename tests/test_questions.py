@@ -122,6 +122,21 @@ def test_regression_gates_know_their_direction(
         ({"task_type": "regression", "metric_gate": -3}, "positive error"),
         ({"task_type": "regression", "primary_metric": "r2", "metric_gate": 1}, "between -1 and 1"),
         ({"python_version": "3.10"}, "Invalid choice"),
+        ({"sensitive_features": "sex,sex"}, "only once"),
+        ({"sensitive_features": "sex,churned"}, "cannot be a sensitive feature"),
+        ({"sensitive_features": "sex;drop"}, "not a column name"),
+        ({"task_type": "regression", "fairness_metric": "equalized_odds_difference"}, "for binary"),
+        ({"fairness_tolerance": 0}, "above 0 and at most 1"),
+        ({"latency_p95_ms": 0}, "milliseconds from 1"),
+        ({"throughput_rps": 0}, "requests per second"),
+        ({"registry_tracking_uri": "https://u:p@mlflow.example.com"}, "without credentials"),
+        ({"registry_tracking_uri": "ftp://mlflow.example.com"}, "without credentials"),
+        ({"registry_tracking_uri": "http://x\n"}, "without credentials"),
+        ({"canary_steps": "5,2,100"}, "Steps must rise"),
+        ({"canary_steps": "2,5,50"}, "last step must be 100"),
+        ({"canary_steps": "0,100"}, "whole percentage"),
+        ({"canary_steps": "2,x,100"}, "whole percentage"),
+        ({"drift_limit": 0}, "above 0 and at most 10"),
     ],
 )
 def test_bad_answers_get_one_clear_line_and_no_files(
@@ -168,3 +183,35 @@ def test_identifiers_derived_from_the_name_are_valid(
     project = render(project_name=name)
     assert contract(project)["project"]["slug"] == slug
     assert (project / "src" / package).is_dir()
+
+
+def test_later_sections_reach_the_contract(render: Render) -> None:
+    """Fairness, registry, serving and delivery answers land in the contract's own sections."""
+    rendered = contract(
+        render(
+            sensitive_features="sex, region",
+            fairness_metric="demographic_parity_difference",
+            fairness_tolerance=0.05,
+            serving_mode="online",
+            latency_p95_ms=150,
+            throughput_rps=80,
+            registry_tracking_uri="http://127.0.0.1:5000",
+            canary_steps="10, 50,100",
+            drift_limit=0.3,
+        )
+    )
+    assert rendered["fairness"] == {
+        "sensitive_features": ["sex", "region"],
+        "metric": "demographic_parity_difference",
+        "tolerance": 0.05,
+    }
+    assert rendered["registry"] == {
+        "model_name": "customer-churn",
+        "tracking_uri": "http://127.0.0.1:5000",
+    }
+    assert rendered["serving"]["mode"] == "online"
+    assert rendered["serving"]["latency_p95_ms"] == 150
+    assert rendered["serving"]["throughput_rps"] == 80
+    assert rendered["delivery"] == {"deployment": "kubernetes", "canary_steps": [10, 50, 100]}
+    assert rendered["data"]["drift_limit"] == 0.3
+    assert contract(render())["registry"]["tracking_uri"] is None

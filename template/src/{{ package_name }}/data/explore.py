@@ -281,7 +281,7 @@ def explore(frame: pd.DataFrame, contract: Contract, out_dir: Path) -> Path:
         "thing twice.",
         partial(plot_correlation, frame, contract),
     )
-    sensitive = set(contract.data.sensitive_features)
+    sensitive = set(contract.fairness.sensitive_features)
     for column in features:
         numeric = _is_numeric(frame[column])
         draw(
@@ -789,10 +789,10 @@ def _report(
     overview: list[_Plot],
     by_feature: dict[str, list[_Plot]],
 ) -> str:
-    task, data = contract.task, contract.data
+    task, groups = contract.task, contract.fairness.sensitive_features
     has_target = bool(target_plots)
-    sensitive = [column for column in data.sensitive_features if column in frame.columns]
-    absent = [column for column in data.sensitive_features if column not in frame.columns]
+    sensitive = [column for column in groups if column in frame.columns]
+    absent = [column for column in groups if column not in frame.columns]
     lines = [
         f"# Data exploration: {_text(contract.project.name)}",
         "",
