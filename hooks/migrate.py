@@ -5,18 +5,29 @@ nothing. Paths are given literally in copier.yml; `{package}` stands for the pro
 name, read from the answers file, so no answer ever passes through a shell or a command line.
 
     migrate.py rename OLD NEW   move a file users own to its new name, keeping its history
+    migrate.py add PATH...      bring a user-owned file that is new in this release
+
+User-owned files are excluded from `copier update` so that it never touches them; that also
+means one that is new in a release would never arrive. `add` closes the gap: run as an `after`
+migration of that release, it renders the new version with the project's answers and copies in
+each listed file the project does not have yet. A file the user already has, or has since
+deleted in a later release, is not touched: the migration runs once, when the update crosses
+the release that introduced the file.
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import yaml
 
 ANSWERS_FILE = Path(".copier-answers.yml")
+TEMPLATE_ROOT = Path(__file__).resolve().parents[1]
 
 
 class MigrationError(RuntimeError):
@@ -57,6 +68,44 @@ def rename(old: Path, new: Path) -> str:
     return f"renamed {old} to {new}"
 
 
+def render_release(answers: dict[str, object], destination: Path) -> None:
+    """Render the release this script belongs to with the project's answers, tasks skipped."""
+    import copier  # the interpreter running the migration is Copier's own
+
+    copier.run_copy(
+        str(TEMPLATE_ROOT),
+        destination,
+        data={key: value for key, value in answers.items() if not key.startswith("_")},
+        vcs_ref="HEAD" if (TEMPLATE_ROOT / ".git").exists() else None,
+        defaults=True,
+        overwrite=True,
+        quiet=True,
+        unsafe=True,
+        skip_tasks=True,
+    )
+
+
+def add(paths: list[Path], answers: dict[str, object]) -> list[str]:
+    """Copy each file of the release that the project lacks; never overwrite one it has."""
+    missing = [path for path in paths if not path.exists()]
+    messages = [f"nothing to add: {path} is already there" for path in paths if path.exists()]
+    if not missing:
+        return messages
+    with tempfile.TemporaryDirectory() as scratch:
+        rendered = Path(scratch) / "release"
+        render_release(answers, rendered)
+        for path in missing:
+            source = rendered / path
+            if not source.is_file():
+                raise MigrationError(f"{path} is not a file of this release; nothing was added")
+        for path in missing:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(rendered / path, path)
+            subprocess.run(["git", "add", "--", str(path)], check=False, capture_output=True)
+            messages.append(f"added {path}, new in this release and yours from now on")
+    return messages
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one migration operation in the current directory, the project being updated."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -64,14 +113,20 @@ def main(argv: list[str] | None = None) -> int:
     renaming = commands.add_parser("rename", help="move a user-owned file to its new name")
     renaming.add_argument("old")
     renaming.add_argument("new")
+    adding = commands.add_parser("add", help="bring user-owned files new in this release")
+    adding.add_argument("paths", nargs="+")
     args = parser.parse_args(argv)
     answers = yaml.safe_load(ANSWERS_FILE.read_text(encoding="utf-8")) or {}
     try:
-        message = rename(project_path(args.old, answers), project_path(args.new, answers))
+        if args.command == "rename":
+            messages = [rename(project_path(args.old, answers), project_path(args.new, answers))]
+        else:
+            messages = add([project_path(path, answers) for path in args.paths], answers)
     except MigrationError as error:
         print(f"  migration stopped: {error}", file=sys.stderr)
         return 1
-    print(f"  {message}", file=sys.stderr)
+    for message in messages:
+        print(f"  {message}", file=sys.stderr)
     return 0
 
 

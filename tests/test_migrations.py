@@ -70,3 +70,28 @@ def test_paths_outside_the_project_are_refused(project: Path, escape: str) -> No
     assert result.returncode == 1
     assert "inside the project" in result.stderr
     assert (project / "src/shop/data/demo.py").exists()
+
+
+def test_add_brings_a_file_new_in_the_release_and_never_overwrites(project: Path) -> None:
+    """Missing user-owned files arrive rendered with the project's answers; present ones stay."""
+    (project / "src/shop/model").mkdir(parents=True)
+    (project / "src/shop/model/baseline.py").write_text("# our rules\n", encoding="utf-8")
+    result = migrate(
+        project, "add", "notebooks/01-explore.ipynb", "src/{package}/model/baseline.py"
+    )
+    assert result.returncode == 0, result.stderr
+    notebook = (project / "notebooks/01-explore.ipynb").read_text(encoding="utf-8")
+    assert "from shop" in notebook, "the new file was not rendered with the project's answers"
+    assert (project / "src/shop/model/baseline.py").read_text(encoding="utf-8") == "# our rules\n"
+    assert "nothing to add: src/shop/model/baseline.py is already there" in result.stderr
+    again = migrate(project, "add", "notebooks/01-explore.ipynb")
+    assert again.returncode == 0
+    assert "nothing to add" in again.stderr
+
+
+def test_add_refuses_a_path_the_release_does_not_have(project: Path) -> None:
+    """A misspelt path in a migration stops it with the path named, and nothing is added."""
+    result = migrate(project, "add", "src/{package}/model/nonexistent.py", "README.md")
+    assert result.returncode == 1
+    assert "src/shop/model/nonexistent.py is not a file of this release" in result.stderr
+    assert not (project / "README.md").exists()

@@ -70,6 +70,7 @@ def release_next_version(repository: Path) -> None:
     edit(template / "README.md.jinja", "## Two commands", "## Two commands to start")
     edit(template / "README.md.jinja", "## Where things are", "## Where things live")
     rename_demo_source(repository)
+    add_user_owned_files(repository)
     (template / "docs").mkdir(exist_ok=True)
     (template / "docs" / "runbook.md").write_text("# Runbook\n", encoding="utf-8")
     git(repository, "add", "--all")
@@ -77,8 +78,7 @@ def release_next_version(repository: Path) -> None:
     git(repository, "tag", "v0.2.0")
 
 
-MIGRATION = """
-_migrations:
+MIGRATION = """\
   - version: v0.2.0
     when: "{{ _stage == 'before' }}"
     command:
@@ -87,6 +87,13 @@ _migrations:
       - rename
       - "src/{package}/data/demo.py"
       - "src/{package}/data/sources.py"
+  - version: v0.2.0
+    command:
+      - "{{ _copier_python }}"
+      - "{{ _copier_conf.src_path / 'hooks' / 'migrate.py' }}"
+      - add
+      - "src/{package}/data/features.py"
+      - "src/{package}/model/rules.md"
 """
 
 
@@ -107,8 +114,28 @@ def rename_demo_source(repository: Path) -> None:
     # What imported `demo` keeps working through a small compatibility module.
     (data / "demo.py").write_text(DEMO_SHIM, encoding="utf-8")
     edit(repository / "copier.yml", "/data/demo.py{% endif %}", "/data/sources.py{% endif %}")
-    with (repository / "copier.yml").open("a", encoding="utf-8") as settings:
-        settings.write(MIGRATION)
+    settings = repository / "copier.yml"
+    if "\n_migrations:\n" in settings.read_text(encoding="utf-8"):
+        edit(settings, "\n_migrations:\n", "\n_migrations:\n" + MIGRATION)
+    else:
+        with settings.open("a", encoding="utf-8") as end:
+            end.write("\n_migrations:\n" + MIGRATION)
+
+
+NEW_RULES_NOTE = "# How we choose rules\n"
+
+
+def add_user_owned_files(repository: Path) -> None:
+    """Two user-owned files new in the release: one the user already made, one they did not."""
+    package = repository / "template/src/{{ package_name }}"
+    (package / "data/features.py").write_text('"""Template features."""\n', encoding="utf-8")
+    (package / "model/rules.md").write_text(NEW_RULES_NOTE, encoding="utf-8")
+    owned = "".join(
+        f"  - \"{{% if _copier_operation == 'update' %}}src/{{{{ package_name }}}}/{name}"
+        '{% endif %}"\n'
+        for name in ("data/features.py", "model/rules.md")
+    )
+    edit(repository / "copier.yml", "_exclude:\n", "_exclude:\n" + owned)
 
 
 @pytest.fixture(scope="module")
@@ -156,7 +183,10 @@ def test_update_keeps_user_work_and_brings_template_changes(versions: Path, tmp_
     baseline = (project / BASELINE).read_text(encoding="utf-8")
     assert USER_REASON in baseline, "the user's rule was lost"
     assert 'Rule("support_calls", ">=", 3,' in baseline, "a template change reached user code"
-    assert (project / f"src/{PACKAGE}/data/features.py").exists()
+    features = (project / f"src/{PACKAGE}/data/features.py").read_text(encoding="utf-8")
+    assert features == '"""Features of our own."""\n', "a new template file overwrote the user's"
+    rules = project / f"src/{PACKAGE}/model/rules.md"
+    assert rules.read_text(encoding="utf-8") == NEW_RULES_NOTE, "a new user-owned file is missing"
     sources = (project / SOURCES).read_text(encoding="utf-8")
     assert sources.startswith('"""Our customers (synthetic for now)'), "the user's source was lost"
     assert "from .sources import" in (project / DEMO).read_text(encoding="utf-8")
