@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 from sklearn import metrics
+from sklearn.exceptions import UndefinedMetricWarning
 
 from ..config import Contract
 from ..data.transform import features_frame
@@ -176,10 +178,13 @@ def choose_threshold(model: Model, validation_frame: pd.DataFrame, contract: Con
 
 
 def _metric(name: str, y_true: np.ndarray, y_pred: np.ndarray, score: np.ndarray) -> float:
+    # A metric undefined on this data (e.g. ROC AUC with one class present) is reported as NaN;
+    # scikit-learn says so with an error or, in newer releases, a warning and NaN.
     try:
-        return METRICS[name](y_true, y_pred, score)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UndefinedMetricWarning)
+            return METRICS[name](y_true, y_pred, score)
     except ValueError:
-        # A metric undefined on this data (e.g. ROC AUC with one class present) is reported as NaN.
         return float("nan")
 
 
