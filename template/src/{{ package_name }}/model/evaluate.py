@@ -13,7 +13,6 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 from sklearn import metrics
-from sklearn.exceptions import UndefinedMetricWarning
 
 from ..config import Contract
 from ..data.transform import features_frame
@@ -179,10 +178,10 @@ def choose_threshold(model: Model, validation_frame: pd.DataFrame, contract: Con
 
 def _metric(name: str, y_true: np.ndarray, y_pred: np.ndarray, score: np.ndarray) -> float:
     # A metric undefined on this data (e.g. ROC AUC with one class present) is reported as NaN;
-    # scikit-learn says so with an error or, in newer releases, a warning and NaN.
+    # scikit-learn says so with an error, or with a warning (a UserWarning) and a stand-in value.
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UndefinedMetricWarning)
+            warnings.simplefilter("ignore", UserWarning)
             return METRICS[name](y_true, y_pred, score)
     except ValueError:
         return float("nan")
