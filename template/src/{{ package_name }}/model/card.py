@@ -203,10 +203,11 @@ def _residuals(
     scatter.set_ylabel("Actual minus predicted (target units)")
     scatter.legend(loc="best", fontsize="small")
     covered = float(np.mean(residual <= 0)) if len(residual) else math.nan
-    aim = "" if quantile is None else f", aiming at {quantile:.0%}"
+    aim = "" if quantile is None else f", aiming at {format(quantile, '.0%')}"
     histogram.grid(axis="y", alpha=0.3)
     histogram.hist(residual, bins=40, color="tab:blue", alpha=0.8)
-    histogram.axvline(0, color="tab:red", label=f"at or below the prediction: {covered:.0%}{aim}")
+    below = f"at or below the prediction: {format(covered, '.0%')}{aim}"
+    histogram.axvline(0, color="tab:red", label=below)
     histogram.set_title("Distribution of residuals")
     histogram.set_xlabel("Actual minus predicted (target units)")
     histogram.set_ylabel("Records")
