@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
@@ -21,6 +22,8 @@ SCHEMA_OF_KIND = {
     ("argoproj.io/v1alpha1", "AnalysisTemplate"): "analysistemplate-argoproj-v1alpha1.json",
 }
 RULE_FILE_SCHEMA = "prometheus-rules.json"
+MATCHER = r'\s*[a-zA-Z_]\w*\s*(=~|!~|!=|=)\s*"[^"]*"\s*'
+SELECTOR = re.compile(r"\{" + MATCHER + "(," + MATCHER + r")*\}")
 
 # Kubernetes marks its integer fields int32 or int64; the API server refuses values outside them.
 FORMATS = FormatChecker()
@@ -67,3 +70,24 @@ def references(node: object) -> list[str]:
     if isinstance(node, list):
         return [ref for item in node for ref in references(item)]
     return []
+
+
+def promql_problems(expression: str) -> list[str]:
+    """What is wrong with the brackets and label selectors of a PromQL expression.
+
+    promtool is not installed, so this is a partial check: label selectors must be
+    `{name="value", ...}` and every bracket must pair up.
+    """
+    found = []
+    rest = SELECTOR.sub("", expression)
+    if "{" in rest or "}" in rest:
+        found.append(f"malformed label selector in {expression!r}")
+    pairs, stack = {")": "(", "]": "["}, []
+    for char in re.sub(r'"[^"]*"', "", rest):
+        if char in "([":
+            stack.append(char)
+        elif char in pairs and (not stack or stack.pop() != pairs[char]):
+            found.append(f"unmatched {char!r} in {expression!r}")
+    if stack:
+        found.append(f"unclosed {stack[-1]!r} in {expression!r}")
+    return found
