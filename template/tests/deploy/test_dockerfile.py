@@ -72,10 +72,24 @@ def test_image_serves_the_exported_model() -> None:
     assert stage.endswith('"serve"]')
 
 
-def test_build_context_leaves_data_and_secrets_out() -> None:
-    """.dockerignore lets in only what the image needs: no data, no registry, no .env."""
+def dockerignore_allows() -> set[str]:
+    """What .dockerignore lets into the build context, which is the project root."""
     lines = (DEPLOY.parent / ".dockerignore").read_text(encoding="utf-8").splitlines()
     patterns = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
     assert patterns[0] == "*", "exclude everything first, then allow what the image needs"
-    allowed = {pattern[1:] for pattern in patterns if pattern.startswith("!")}
+    return {pattern[1:].rstrip("/") for pattern in patterns if pattern.startswith("!")}
+
+
+def test_build_context_leaves_data_and_secrets_out() -> None:
+    """.dockerignore lets in only what the image needs: no data, no registry, no .env."""
+    allowed = dockerignore_allows()
     assert not {name for name in allowed if name.startswith(("data", ".env", "mlflow"))}
+
+
+def test_everything_the_image_copies_is_in_the_build_context() -> None:
+    """Each file or folder a COPY takes from the project is let in by .dockerignore."""
+    text = DOCKERFILE.read_text(encoding="utf-8").replace("\\\n", " ")
+    copies = [line.split()[1:] for line in text.splitlines() if line.startswith("COPY ")]
+    sources = {part for args in copies if not args[0].startswith("--from") for part in args[:-1]}
+    assert sources
+    assert sources <= dockerignore_allows()
