@@ -6,6 +6,8 @@ worker on loopback without access log:
 
 - the ceiling: a bare Starlette app whose POST /predict reads the body and answers a constant
   JSON body of the same shape as a prediction;
+- FastAPI validating the project's request schema and answering a constant (where the time
+  between the two goes: framework and validation, or features and model);
 - the project's service (`<package>.app.api:create_app`), the way `serve` runs it.
 
 A closed-loop client in its own process keeps a few keep-alive connections busy (send, wait
@@ -64,6 +66,27 @@ async def ready(request: Request) -> JSONResponse:
 app = Starlette(
     routes=[Route("/predict", predict, methods=["POST"]), Route("/health/ready", ready)]
 )
+"""
+
+# Where the time goes: FastAPI parsing the project's own request schema, then a constant answer.
+SCHEMA_ONLY_APP = """
+from fastapi import FastAPI
+
+from {package}.app.records import Record
+from {package}.app.schemas import Batch
+
+BODY = {{"label": "churn", "score": 0.5, "threshold": 0.1667, "model_version": 1}}
+app = FastAPI()
+
+
+@app.post("/predict")
+async def predict(request: Record | Batch[Record]) -> dict[str, object]:
+    return BODY
+
+
+@app.get("/health/ready")
+async def ready() -> dict[str, str]:
+    return {{"status": "ok"}}
 """
 
 WRITE_RECORDS = """
@@ -261,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     scratch = Path(tempfile.mkdtemp(prefix="bench-serving-"))
     env = measuring_environment(scratch, args.bytecode_cache)
-    runs: dict[str, list[dict[str, float]]] = {"bare": [], "single": [], "batch": []}
+    runs: dict[str, list[dict[str, float]]] = {"bare": [], "schema": [], "single": [], "batch": []}
     try:
         print(f"rendering, syncing and running the pipeline in {scratch}", file=sys.stderr)
         project = render(scratch / "project")
@@ -274,6 +297,8 @@ def main(argv: list[str] | None = None) -> int:
             capture_output=True,
         )
         (project / "bare_app.py").write_text(BARE_APP, encoding="utf-8")
+        schema_app = SCHEMA_ONLY_APP.format(package=PACKAGE)
+        (project / "schema_app.py").write_text(schema_app, encoding="utf-8")
         write_records = WRITE_RECORDS.format(package=PACKAGE)
         records = subprocess.run(
             [*uv(), "run", "--quiet", "python", "-c", write_records, str(BATCH_ROWS)],
@@ -292,6 +317,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"run {index + 1}/{args.repeat}", file=sys.stderr)
             runs["bare"].append(
                 serve_and_measure(project, env, ["bare_app:app"], "/health/ready", single, args)
+            )
+            runs["schema"].append(
+                serve_and_measure(project, env, ["schema_app:app"], "/health/ready", single, args)
             )
             runs["single"].append(
                 serve_and_measure(project, env, service, "/health/ready", single, args)
@@ -319,6 +347,12 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"| bare Starlette, constant JSON (ceiling) | {bare:,.0f} req | "
         f"{median('bare', 'p50_ms'):.1f} | {median('bare', 'p99_ms'):.1f} | - | - |"
+    )
+    schema = median("schema", "per_second")
+    print(
+        f"| FastAPI + request schema, constant answer | {schema:,.0f} req | "
+        f"{median('schema', 'p50_ms'):.1f} | {median('schema', 'p99_ms'):.1f} | - | "
+        f"{schema / bare:.2f} of the ceiling |"
     )
     print(
         f"| service, one record | {single_rps:,.0f} req | {median('single', 'p50_ms'):.1f} | "
