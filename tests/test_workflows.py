@@ -43,7 +43,7 @@ def test_ci_workflow_is_locked_down(render: Render) -> None:
     """No permissions by default, read-only per job, credentials not kept, actions pinned by SHA."""
     workflow = yaml.safe_load((render() / ".github/workflows/ci.yml").read_text(encoding="utf-8"))
     assert workflow["permissions"] == {}
-    assert list(workflow["jobs"]) == ["lint", "types", "unit", "data", "pipeline"]
+    assert list(workflow["jobs"]) == ["lint", "types", "unit", "data", "pipeline", "deploy", "load"]
     for name, job in workflow["jobs"].items():
         assert job["permissions"] == {"contents": "read"}, name
         uses = [step["uses"] for step in job["steps"] if "uses" in step]
@@ -54,8 +54,20 @@ def test_ci_workflow_is_locked_down(render: Render) -> None:
         )
         assert checkout["with"]["persist-credentials"] is False
         commands = [step["run"] for step in job["steps"] if "run" in step]
-        assert commands == [f"uv run --locked nox -s {name}"]
+        # The load stage serves the champion, so the pipeline makes one in the same job.
+        sessions = "pipeline load" if name == "load" else name
+        assert commands == [f"uv run --locked nox -s {sessions}"]
     assert workflow["env"]["UV_PYTHON_DOWNLOADS"] == "never"
+
+
+def test_batch_only_projects_have_no_load_stage(render: Render) -> None:
+    """Without an online API there is nothing to load-test: no load job, session or locust file."""
+    project = render(serving_mode="batch")
+    workflow = yaml.safe_load((project / ".github/workflows/ci.yml").read_text(encoding="utf-8"))
+    assert "load" not in workflow["jobs"]
+    assert "deploy" in workflow["jobs"]
+    assert "def load(" not in (project / "noxfile.py").read_text(encoding="utf-8")
+    assert not (project / "tests" / "load").exists()
 
 
 def test_template_update_workflow_asks_only_for_what_it_needs(render: Render) -> None:

@@ -1,0 +1,375 @@
+"""Benchmark the generated prediction service against the ceiling of its stack.
+
+It renders the default project into a scratch folder, syncs its environment and runs the
+pipeline (so the baseline is the champion), then serves, one at a time and each on one uvicorn
+worker on loopback without access log:
+
+- the ceiling: a bare Starlette app whose POST /predict reads the body and answers a constant
+  JSON body of the same shape as a prediction;
+- FastAPI validating the project's request schema and answering a constant (where the time
+  between the two goes: framework and validation, or features and model);
+- the project's service (`<package>.app.api:create_app`), the way `serve` runs it.
+
+A closed-loop client in its own process keeps a few keep-alive connections busy (send, wait
+for the answer, send again) and records every latency. Single-record /predict throughput and
+its p50/p99 latency are compared with the ceiling (target: at least 0.7 of its throughput);
+batch /predict is measured in rows per second with 1,000-record batches.
+
+    .venv/bin/python bench/serving.py            # about 3 minutes on an idle 2-core machine
+    .venv/bin/python bench/serving.py --help
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import warnings
+from pathlib import Path
+
+from _table import add_bytecode_option, load_average, measuring_environment, positive_int
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = "customer_churn"
+TARGET_RATIO = 0.7
+BATCH_ROWS = 1000
+
+BARE_APP = """
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+BODY = {"label": "churn", "score": 0.5, "threshold": 0.1667, "model_version": 1}
+
+
+async def predict(request: Request) -> JSONResponse:
+    await request.body()
+    return JSONResponse(BODY)
+
+
+async def ready(request: Request) -> JSONResponse:
+    return JSONResponse({"status": "ok"})
+
+
+app = Starlette(
+    routes=[Route("/predict", predict, methods=["POST"]), Route("/health/ready", ready)]
+)
+"""
+
+# Where the time goes: FastAPI parsing the project's own request schema, then a constant answer.
+SCHEMA_ONLY_APP = """
+from fastapi import FastAPI
+
+from {package}.app.records import Record
+from {package}.app.schemas import Batch
+
+BODY = {{"label": "churn", "score": 0.5, "threshold": 0.1667, "model_version": 1}}
+app = FastAPI()
+
+
+@app.post("/predict")
+async def predict(request: Record | Batch[Record]) -> dict[str, object]:
+    return BODY
+
+
+@app.get("/health/ready")
+async def ready() -> dict[str, str]:
+    return {{"status": "ok"}}
+"""
+
+WRITE_RECORDS = """
+import json, sys
+from {package}.config import Settings
+from {package}.data import demo
+frame = demo.generate(Settings().load_contract(), int(sys.argv[1]), seed=3)[demo.FEATURES]
+print(frame.to_json(orient="records"))
+"""
+
+# The client: stdlib asyncio, raw HTTP/1.1 over keep-alive connections, one request in flight
+# per connection. It prints one JSON line: requests answered, seconds, latencies in ms.
+CLIENT = r"""
+import asyncio, json, sys, time
+
+host, port, body_file = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+connections, warmup, duration = int(sys.argv[4]), float(sys.argv[5]), float(sys.argv[6])
+body = open(body_file, "rb").read()
+request = (
+    f"POST /predict HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
+    f"Content-Length: {len(body)}\r\n\r\n"
+).encode() + body
+
+
+async def answer(reader):
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    await reader.readexactly(length)
+    return status
+
+
+async def connection(start, stop, latencies, failures):
+    reader, writer = await asyncio.open_connection(host, port)
+    while True:
+        sent = time.perf_counter()
+        if sent >= stop:
+            break
+        writer.write(request)
+        status = await answer(reader)
+        done = time.perf_counter()
+        if sent >= start:
+            latencies.append((done - sent) * 1000)
+            failures[0] += status != 200
+    writer.close()
+
+
+async def main():
+    start = time.perf_counter() + warmup
+    stop = start + duration
+    latencies, failures = [], [0]
+    clients = [connection(start, stop, latencies, failures) for _ in range(connections)]
+    await asyncio.gather(*clients)
+    print(json.dumps({"requests": len(latencies), "failures": failures[0], "seconds": duration,
+                      "latencies_ms": latencies}))
+
+
+asyncio.run(main())
+"""
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Read the command line."""
+    parser = argparse.ArgumentParser(
+        description=(
+            "Measure single-record and batch POST /predict of a generated project on one "
+            "uvicorn worker against a bare Starlette endpoint served the same way."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--seconds", type=positive_int, default=10, help="measured time per run")
+    parser.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds first")
+    parser.add_argument("--connections", type=positive_int, default=8, help="keep-alive clients")
+    parser.add_argument("--repeat", type=positive_int, default=3, help="runs of each endpoint")
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=REPO_ROOT / "bench" / "results" / "serving.json",
+        help="where to write the raw numbers (latencies summarised)",
+    )
+    add_bytecode_option(parser)
+    return parser.parse_args(argv)
+
+
+def uv() -> list[str]:
+    """The uv command of this environment."""
+    found = shutil.which("uv")
+    return [found] if found else [sys.executable, "-m", "uv"]
+
+
+def render(destination: Path) -> Path:
+    """The default project, from this checkout including uncommitted changes."""
+    import copier
+
+    # Copier prints the project's welcome message on stdout, which holds only the report here.
+    with warnings.catch_warnings(), contextlib.redirect_stdout(sys.stderr):
+        warnings.simplefilter("ignore", copier.errors.DirtyLocalWarning)
+        copier.run_copy(
+            str(REPO_ROOT), destination, defaults=True, unsafe=True, vcs_ref="HEAD", skip_tasks=True
+        )
+    return destination
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_ready(url: str, server: subprocess.Popen[bytes]) -> None:
+    """Return once the server answers url with 200; stop when it dies or takes too long."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            sys.exit(f"the server stopped with exit code {server.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=5) as answer:  # noqa: S310 - loopback
+                if answer.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            time.sleep(0.3)
+    sys.exit(f"{url} was not ready within 120 s")
+
+
+def serve_and_measure(
+    project: Path,
+    env: dict[str, str],
+    app: list[str],
+    ready_path: str,
+    body: Path,
+    args: argparse.Namespace,
+) -> dict[str, float]:
+    """Start one uvicorn worker for app, run the client against it, stop the server."""
+    port = free_port()
+    command = [
+        *uv(),
+        "run",
+        "--quiet",
+        "uvicorn",
+        *app,
+        "--host=127.0.0.1",
+        f"--port={port}",
+        "--workers=1",
+        "--no-access-log",
+        "--log-level=warning",
+    ]
+    server = subprocess.Popen(command, cwd=project, env=env, start_new_session=True)
+    try:
+        wait_ready(f"http://127.0.0.1:{port}{ready_path}", server)
+        client = subprocess.run(
+            [
+                *uv(),
+                "run",
+                "--quiet",
+                "python",
+                "-c",
+                CLIENT,
+                "127.0.0.1",
+                str(port),
+                str(body),
+                str(args.connections),
+                str(args.warmup),
+                str(args.seconds),
+            ],
+            cwd=project,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if client.returncode != 0:
+            sys.exit(f"the client failed:\n{client.stderr[-3000:]}")
+        result = json.loads(client.stdout.strip().splitlines()[-1])
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+    latencies = sorted(result["latencies_ms"])
+    if not latencies:
+        sys.exit("no request was answered")
+    return {
+        "per_second": result["requests"] / result["seconds"],
+        "failures": result["failures"],
+        "p50_ms": latencies[len(latencies) // 2],
+        "p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Measure the ceiling, single records and batches, and print the table."""
+    args = parse_args(argv)
+    scratch = Path(tempfile.mkdtemp(prefix="bench-serving-"))
+    env = measuring_environment(scratch, args.bytecode_cache)
+    runs: dict[str, list[dict[str, float]]] = {"bare": [], "schema": [], "single": [], "batch": []}
+    try:
+        print(f"rendering, syncing and running the pipeline in {scratch}", file=sys.stderr)
+        project = render(scratch / "project")
+        subprocess.run([*uv(), "sync", "--quiet"], cwd=project, env=env, check=True)
+        subprocess.run(
+            [*uv(), "run", "--quiet", "python", "-m", PACKAGE, "pipeline"],
+            cwd=project,
+            env=env,
+            check=True,
+            capture_output=True,
+        )
+        (project / "bare_app.py").write_text(BARE_APP, encoding="utf-8")
+        schema_app = SCHEMA_ONLY_APP.format(package=PACKAGE)
+        (project / "schema_app.py").write_text(schema_app, encoding="utf-8")
+        write_records = WRITE_RECORDS.format(package=PACKAGE)
+        records = subprocess.run(
+            [*uv(), "run", "--quiet", "python", "-c", write_records, str(BATCH_ROWS)],
+            cwd=project,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        rows = json.loads(records)
+        single, batch = scratch / "single.json", scratch / "batch.json"
+        single.write_text(json.dumps(rows[0]), encoding="utf-8")
+        batch.write_text(json.dumps({"records": rows}), encoding="utf-8")
+        service = [f"{PACKAGE}.app.api:create_app", "--factory"]
+        for index in range(args.repeat):
+            print(f"run {index + 1}/{args.repeat}", file=sys.stderr)
+            runs["bare"].append(
+                serve_and_measure(project, env, ["bare_app:app"], "/health/ready", single, args)
+            )
+            runs["schema"].append(
+                serve_and_measure(project, env, ["schema_app:app"], "/health/ready", single, args)
+            )
+            runs["single"].append(
+                serve_and_measure(project, env, service, "/health/ready", single, args)
+            )
+            runs["batch"].append(
+                serve_and_measure(project, env, service, "/health/ready", batch, args)
+            )
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+    def median(key: str, field: str) -> float:
+        return statistics.median(run[field] for run in runs[key])
+
+    bare, single_rps = median("bare", "per_second"), median("single", "per_second")
+    ratio = single_rps / bare
+    verdict = "pass" if ratio >= TARGET_RATIO else "miss"
+    failures = sum(run["failures"] for key in runs for run in runs[key])
+    print(
+        f"## POST /predict on one uvicorn worker, {args.connections} keep-alive connections, "
+        f"{args.seconds} s per run, median of {args.repeat} ({os.cpu_count()} cores, "
+        f"load average {load_average()})\n"
+    )
+    print("| endpoint | per second | p50 ms | p99 ms | target | ratio / verdict |")
+    print("| --- | ---: | ---: | ---: | --- | --- |")
+    print(
+        f"| bare Starlette, constant JSON (ceiling) | {bare:,.0f} req | "
+        f"{median('bare', 'p50_ms'):.1f} | {median('bare', 'p99_ms'):.1f} | - | - |"
+    )
+    schema = median("schema", "per_second")
+    print(
+        f"| FastAPI + request schema, constant answer | {schema:,.0f} req | "
+        f"{median('schema', 'p50_ms'):.1f} | {median('schema', 'p99_ms'):.1f} | - | "
+        f"{schema / bare:.2f} of the ceiling |"
+    )
+    print(
+        f"| service, one record | {single_rps:,.0f} req | {median('single', 'p50_ms'):.1f} | "
+        f"{median('single', 'p99_ms'):.1f} | >= {TARGET_RATIO} of the ceiling | "
+        f"{ratio:.2f}: {verdict} |"
+    )
+    print(
+        f"| service, {BATCH_ROWS:,}-record batches | "
+        f"{median('batch', 'per_second') * BATCH_ROWS:,.0f} rows | "
+        f"{median('batch', 'p50_ms'):.1f} | {median('batch', 'p99_ms'):.1f} | - | - |"
+    )
+    if failures:
+        print(f"\n{failures} answers were not 200: the numbers above count them.")
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(runs, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
