@@ -9,6 +9,7 @@ from __future__ import annotations
 import typing
 from collections.abc import Mapping
 
+import numpy as np
 import pandas as pd
 from sklearn.compose import ColumnTransformer
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
@@ -46,11 +47,25 @@ def features_frame(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def records_frame(records: typing.Iterable[Record | Mapping[str, object]]) -> pd.DataFrame:
-    """Features of records as the API receives them, through the same path as files."""
+    """Features of records as the API receives them: the same columns and types as files.
+
+    Built column by column in one step (no intermediate frame): at one record per request this
+    is most of the service's own time, so it is kept to a single DataFrame construction.
+
+    Raises:
+        KeyError: A record lacks a feature.
+    """
     rows = [
         record.model_dump() if isinstance(record, Record) else dict(record) for record in records
     ]
-    return features_frame(pd.DataFrame(rows, columns=list(Record.model_fields)))
+    categorical = categories()
+    columns = {
+        name: np.array([str(row[name]) for row in rows], dtype=object)
+        if name in categorical
+        else np.array([row[name] for row in rows], dtype=np.float64)
+        for name in Record.model_fields
+    }
+    return pd.DataFrame(columns)
 
 
 def build_transformer() -> ColumnTransformer:
