@@ -270,8 +270,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 target_value(contract, body.outcome),
                 body.comment,
             )
-        except UnknownPredictionError as error:
-            return JSONResponse({"detail": str(error)}, status_code=NOT_FOUND)
+        except UnknownPredictionError:
+            return JSONResponse({"detail": "no prediction with this id"}, status_code=NOT_FOUND)
         except FeedbackError as error:
             logger.error("%s", error)
             return JSONResponse({"detail": "cannot store feedback"}, status_code=UNAVAILABLE)

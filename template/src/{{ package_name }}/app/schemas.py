@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
 from ..config import Contract
 
@@ -16,6 +16,22 @@ class Strict(BaseModel):
     """No unknown fields, no strings taken for numbers, finite floats only."""
 
     model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _whole_numbers_are_integers(cls, data: Any) -> Any:
+        # JSON has one kind of number, and JSON Schema counts 112.0 as the integer 112, so the
+        # published spec allows it; strict mode alone would refuse it. Strings stay refused.
+        if not isinstance(data, dict):
+            return data
+        whole = {
+            name: int(value)
+            for name, field in cls.model_fields.items()
+            if field.annotation is int
+            and isinstance(value := data.get(name), float)
+            and value.is_integer()
+        }
+        return {**data, **whole} if whole else data
 
 
 RecordT = TypeVar("RecordT", bound=Strict)
