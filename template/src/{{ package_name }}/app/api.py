@@ -31,7 +31,6 @@ from .feedback import (
     FeedbackStore,
     PredictionLog,
     UnknownPredictionError,
-    prediction_rows,
     store_url,
     target_value,
 )
@@ -240,7 +239,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         decisions, scores = model.predict(features), model.score(features)
         answers = describe(decisions, scores, contract, model.version)
         ids = [str(uuid.uuid4()) for _ in answers]
-        log.add(prediction_rows(model.version, features, decisions.tolist(), scores.tolist(), ids))
+        log.add(model.version, features, decisions.tolist(), scores.tolist(), ids)
         metrics.observe_predictions(
             ["value"] * len(answers)
             if regression

@@ -112,9 +112,10 @@ def prediction_rows(
     predictions: Sequence[Any],
     scores: Sequence[float],
     ids: Sequence[str],
+    at: datetime | None = None,
 ) -> list[dict[str, Any]]:
-    """The store's rows for predictions, stamped with the current UTC time."""
-    now = datetime.now(UTC).replace(tzinfo=None)
+    """The store's rows for predictions made at `at` (default: now)."""
+    now = _utc_naive(at or datetime.now(UTC))
     columns = list(features.columns)
     return [
         {
@@ -328,23 +329,34 @@ class PredictionLog:
         """Queue for `store`; call `start` inside the running event loop."""
         self.store = store
         self.interval = interval
-        self.pending: list[dict[str, Any]] = []
+        self.pending: list[tuple[Any, ...]] = []
         self.lock = asyncio.Lock()
         self.task: asyncio.Task[None] | None = None
 
-    def add(self, rows: list[dict[str, Any]]) -> None:
-        """Queue rows made by `prediction_rows`."""
-        self.pending.extend(rows)
+    def add(
+        self,
+        model_version: int,
+        features: pd.DataFrame,
+        predictions: Sequence[Any],
+        scores: Sequence[float],
+        ids: Sequence[str],
+    ) -> None:
+        """Queue predictions (arguments as for `prediction_rows`), timed now."""
+        self.pending.append((model_version, features, predictions, scores, ids, datetime.now(UTC)))
+
+    def _write(self, batch: list[tuple[Any, ...]]) -> None:
+        # Rows are built here, in the writer's thread, to keep the request path short.
+        self.store.write_predictions([row for item in batch for row in prediction_rows(*item)])
 
     async def flush(self) -> None:
         """Write everything queued so far; returns when it is in the store."""
         async with self.lock:
-            rows, self.pending = self.pending, []
-            if rows:
+            batch, self.pending = self.pending, []
+            if batch:
                 try:
-                    await asyncio.to_thread(self.store.write_predictions, rows)
+                    await asyncio.to_thread(self._write, batch)
                 except FeedbackError as error:
-                    logger.error("%s; %d prediction logs lost", error, len(rows))
+                    logger.error("%s; %d prediction logs lost", error, len(batch))
 
     async def _run(self) -> None:
         while True:
