@@ -113,6 +113,9 @@ def test_default_project_passes_pre_commit_and_serves_predictions(
             "POST", f"{base}/predict", {"records": [EXAMPLES["binary_classification"]] * 3}
         )
         assert status == 200
+        # Each prediction has an id of its own; everything else is the same answer.
+        ids = {answer.pop("prediction_id") for answer in [prediction, *batch["predictions"]]}
+        assert len(ids) == 4
         assert batch["predictions"] == [prediction] * 3
 
         status, refused = http("POST", f"{base}/predict", {"age": "old"})

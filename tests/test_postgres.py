@@ -29,6 +29,32 @@ engine = create_engine(sys.argv[1])
 demo.generate(contract, 2000, seed=9).to_sql("customers", engine, index=False)
 engine.dispose()
 """
+STORE_CHECK = """
+import sys
+from datetime import UTC, datetime, timedelta
+from customer_churn.app.feedback import FeedbackStore, UnknownPredictionError
+from customer_churn.config import Settings
+from customer_churn.data import demo
+from customer_churn.data.transform import features_frame
+
+contract = Settings().load_contract()
+target = contract.task.target
+store = FeedbackStore(sys.argv[1], target=target)
+frame = demo.generate(contract, 5, seed=3)
+ids = store.log_predictions(1, features_frame(frame), [1, 0, 1, 0, 1], [0.9, 0.1, 0.8, 0.2, 0.7])
+for prediction_id, outcome in zip(ids[:3], frame[target][:3]):
+    store.add_feedback(prediction_id, int(outcome), "checked")
+try:
+    store.add_feedback("00000000-0000-0000-0000-000000000000", 1)
+except UnknownPredictionError:
+    pass
+else:
+    raise SystemExit("feedback on an unknown prediction was accepted")
+window = store.predictions_frame(since=datetime.now(UTC) - timedelta(minutes=5))
+labelled = store.labelled_frame()
+store.close()
+print(len(window), len(labelled), labelled[target].tolist() == frame[target][:3].tolist())
+"""
 
 
 def as_server_user(command: list[str]) -> list[str]:
@@ -99,3 +125,16 @@ def test_pipeline_collects_from_postgresql(render: Render) -> None:
     rows = landed[0].read_text(encoding="utf-8").splitlines()
     assert 1000 < len(rows) - 1 < 2000, "the WHERE clause did not reach the database"
     assert (project / "reports" / "evaluation.md").exists()
+
+
+@pytest.mark.skipif(
+    not PG_BIN, reason="PostgreSQL server binaries missing: apt-get install postgresql"
+)
+def test_feedback_store_works_on_postgresql(render: Render) -> None:
+    """The feedback store logs, refuses unknown ids and joins labels on PostgreSQL too."""
+    from tests.test_e2e import free_port
+
+    project = render(tasks=True)
+    with postgres_server(free_port()) as url:
+        result = run([*uv(), "run", "--locked", "python", "-c", STORE_CHECK, url], project)
+    assert result.stdout.split() == ["5", "3", "True"]
