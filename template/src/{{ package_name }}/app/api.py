@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from ..config import Settings
 from ..data.transform import records_frame
 from ..errors import ModelFileError
-from ..model.baseline import Baseline
+from ..model.evaluate import Model
 from ..model.registry import load_champion
 from .records import Prediction, Record, describe
 from .schemas import Batch, BatchPrediction, ErrorResponse, Health
@@ -33,7 +33,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 class Served:
     """The model the service holds once it is loaded, or why it is not."""
 
-    model: Baseline | None = None
+    model: Model | None = None
     problem: str = "starting"
 
 
@@ -50,7 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         try:
-            served.model = load_champion(settings.champion_file, contract)
+            served.model = load_champion(settings, contract)
         except ModelFileError as error:
             served.problem = str(error)
         yield
