@@ -51,6 +51,8 @@ EXPECTED_FILES = {
     "src/{pkg}/model/__init__.py",
     "src/{pkg}/model/baseline.py",
     "src/{pkg}/model/evaluate.py",
+    "src/{pkg}/model/fairness.py",
+    "src/{pkg}/model/gate.py",
     "src/{pkg}/model/registry.py",
     "src/{pkg}/pipeline.py",
     "tests/__init__.py",
@@ -71,7 +73,9 @@ EXPECTED_FILES = {
     "tests/unit/test_curate.py",
     "tests/unit/test_evaluate.py",
     "tests/unit/test_explore.py",
+    "tests/unit/test_gate.py",
     "tests/unit/test_label.py",
+    "tests/unit/test_registry.py",
     "tests/unit/test_validate.py",
 }
 JINJA_LEFTOVER = re.compile(r"(?<!\$)\{\{|\{%|%\}|\{#|#\}")
