@@ -77,6 +77,7 @@ class Evaluation:
     reference_costs: dict[str, float]
     decision: dict[str, float | None]
     metrics: dict[str, float] = field(default_factory=dict)
+    model_threshold: float | None = None
 
     def gate_summary(self) -> str:
         """One line saying whether the gate is met and by how much."""
@@ -120,6 +121,60 @@ def reference_costs(contract: Contract, y_true: np.ndarray) -> dict[str, float]:
     return {"predict_most_common_class": expected_cost(contract, y_true, most_common)}
 
 
+def cost_curve(
+    scores: np.ndarray, y_true: np.ndarray, contract: Contract
+) -> tuple[np.ndarray, np.ndarray]:
+    """Expected cost per record of acting on scores at or above each threshold that matters.
+
+    Only thresholds between distinct scores change decisions: the midpoint between each pair of
+    neighbouring scores, the lowest score (act on all) and just above the highest (act on none).
+
+    Returns:
+        The thresholds, ascending, and the expected cost at each.
+    """
+    c_fp, c_fn = contract.costs.false_positive or 0.0, contract.costs.false_negative or 0.0
+    scores = np.asarray(scores, dtype=float)
+    positive = np.asarray(y_true, dtype=int) == 1
+    order = np.argsort(-scores, kind="stable")
+    ranked, ranked_positive = scores[order], positive[order]
+    # Acting on the k highest scores, for k = 0 .. n.
+    true_positives = np.concatenate([[0], np.cumsum(ranked_positive)])
+    false_positives = np.concatenate([[0], np.cumsum(~ranked_positive)])
+    false_negatives = positive.sum() - true_positives
+    costs = (c_fp * false_positives + c_fn * false_negatives) / len(scores)
+    acting = np.arange(len(scores) + 1)
+    # A cut is possible only where the score changes (or at either end).
+    possible = (acting == 0) | (acting == len(scores))
+    possible[1:-1] = ranked[:-1] > ranked[1:]
+    cuts = np.empty(len(scores) + 1)
+    cuts[0] = np.nextafter(ranked[0], np.inf)
+    cuts[-1] = ranked[-1]
+    cuts[1:-1] = (ranked[:-1] + ranked[1:]) / 2
+    return cuts[possible][::-1], costs[possible][::-1]
+
+
+def choose_threshold(model: Model, validation_frame: pd.DataFrame, contract: Contract) -> float:
+    """The threshold with the least expected cost on validation records (scored tasks only).
+
+    Of equally cheap thresholds the one nearest the contract's threshold c_fp / (c_fp + c_fn)
+    is kept, so a tie never moves the decision further from what the costs imply.
+
+    Raises:
+        ValueError: The task has no yes/no decision, or the data no target or rows.
+    """
+    if contract.task.type not in SCORED_TASKS:
+        raise ValueError(f"{contract.task.type} has no decision threshold to choose")
+    target = contract.task.target
+    if target not in validation_frame.columns or validation_frame.empty:
+        raise ValueError(f"the validation data needs rows and a target column {target!r}")
+    scores = model.score(features_frame(validation_frame))
+    thresholds, costs = cost_curve(scores, validation_frame[target].to_numpy(), contract)
+    cheapest = np.flatnonzero(np.isclose(costs, costs.min(), rtol=0, atol=1e-12))
+    planned = contract.expected_threshold() or 0.5
+    nearest = cheapest[np.argmin(np.abs(thresholds[cheapest] - planned))]
+    return float(thresholds[nearest])
+
+
 def _metric(name: str, y_true: np.ndarray, y_pred: np.ndarray, score: np.ndarray) -> float:
     try:
         return METRICS[name](y_true, y_pred, score)
@@ -156,6 +211,7 @@ def evaluate(model: Model, frame: pd.DataFrame, contract: Contract) -> Evaluatio
     primary = contract.metrics.primary
     value = values[primary] if primary in values else _metric(primary, y_true, y_pred, score)
     gate, greater = contract.metrics.gate, contract.metrics.greater_is_better
+    scored = contract.task.type in SCORED_TASKS
     passes = not math.isnan(value) and (value >= gate if greater else value <= gate)
     return Evaluation(
         model_kind=model.kind,
@@ -170,6 +226,7 @@ def evaluate(model: Model, frame: pd.DataFrame, contract: Contract) -> Evaluatio
         reference_costs=reference_costs(contract, y_true),
         decision={"threshold": contract.decision.threshold, "quantile": contract.decision.quantile},
         metrics=values,
+        model_threshold=getattr(model, "threshold", None) if scored else None,
     )
 
 
@@ -208,7 +265,13 @@ def write_report(evaluation: Evaluation, contract: Contract, reports_dir: Path) 
     ]
     threshold, quantile = evaluation.decision["threshold"], evaluation.decision["quantile"]
     if threshold is not None:
-        lines.append(f"Decisions act on scores of at least {threshold:g} (from the costs).")
+        lines.append(f"The costs put the decision threshold at {threshold:g}.")
+        chosen = evaluation.model_threshold
+        if chosen is not None and chosen != threshold:
+            lines.append(
+                f"This model acts on scores of at least {chosen:.4g}, the threshold with the "
+                "least expected cost on its validation data."
+            )
     if quantile is not None:
         lines.append(f"Predictions aim at the {quantile:g} quantile (from the costs).")
     return write_atomic(reports_dir / "evaluation.md", ("\n".join(lines) + "\n").encode("utf-8"))

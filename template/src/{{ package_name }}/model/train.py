@@ -1,0 +1,422 @@
+"""Train: a few scikit-learn candidates for the contract's task, judged on validation data.
+
+Every candidate is a Pipeline of the shared feature transformer and one estimator. A short,
+seeded search tries a handful of settings per kind of estimator; the best by the contract's
+primary metric on the validation split (ties: the lower expected cost) is the candidate.
+Classifiers then act at the threshold that costs least on the validation split.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, cast
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator
+from sklearn.ensemble import (
+    HistGradientBoostingClassifier,
+    HistGradientBoostingRegressor,
+    IsolationForest,
+)
+from sklearn.linear_model import LogisticRegression, QuantileRegressor
+from sklearn.model_selection import ParameterSampler
+from sklearn.pipeline import Pipeline
+from skops import io as skops_io
+
+from ..config import Contract
+from ..data.transform import build_transformer, features_frame
+from ..errors import ModelFileError, ProjectError
+from ..files import write_atomic
+from .evaluate import SCORED_TASKS, choose_threshold, evaluate
+
+MODEL_FILE = "model.skops"
+METADATA_FILE = "candidate.json"
+FORMAT = 1
+# The only types a saved candidate may hold beyond what skops trusts already: the fitted trees of
+# the gradient boosting and isolation forest candidates. Anything else in a file is refused.
+TRUSTED_TYPES = (
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    "sklearn.tree._tree.Tree",
+)
+MIN_FIT_ROWS = 40
+MIN_VALIDATION_ROWS = 20
+VALIDATION_FRACTION = 0.2
+SETTINGS_PER_KIND = 4
+
+
+class TrainingError(ProjectError):
+    """The data cannot train a model: no labels, one class only, or too few rows."""
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One setting tried by the search, and how it did on the validation split."""
+
+    kind: str
+    params: dict[str, Any]
+    validation_metric: float
+    expected_cost: float
+    fit_seconds: float
+
+
+@dataclass
+class Candidate:
+    """A trained model: the feature transformer and estimator, and how it turns scores to decisions.
+
+    Scores and decisions mean what the baseline's mean for the same task: a probability of the
+    positive class (or of an anomaly) acted on at `threshold`; for several classes the most
+    likely class and its probability; for regression the prediction at the contract's quantile.
+    """
+
+    kind: str
+    pipeline: Pipeline
+    threshold: float | None
+    quantile: float | None
+    classes: list[str] | None
+    params: dict[str, Any]
+    version: int = 0
+
+    def score(self, features: pd.DataFrame) -> np.ndarray:
+        """Continuous score per record (see the class docstring)."""
+        features = features_frame(features)
+        estimator = self.pipeline[-1]
+        if isinstance(estimator, IsolationForest):
+            # score_samples is minus the isolation forest's anomaly score: 0.5 is an average
+            # record, scores towards 1 are isolated quickly and thus unusual.
+            return np.asarray(-self.pipeline.score_samples(features), dtype=float)
+        if self.quantile is not None:
+            return np.asarray(self.pipeline.predict(features), dtype=float)
+        probabilities = self.pipeline.predict_proba(features)
+        if self.classes is not None:
+            return np.asarray(probabilities.max(axis=1), dtype=float)
+        return np.asarray(probabilities[:, 1], dtype=float)
+
+    def predict(self, features: pd.DataFrame) -> np.ndarray:
+        """Decision per record: 0/1 at the threshold, a class label, or a value."""
+        if self.threshold is not None:
+            return (self.score(features) >= self.threshold).astype(int)
+        if self.classes is not None:
+            return np.asarray(self.pipeline.predict(features_frame(features)), dtype=object)
+        return self.score(features)
+
+    def save(self, directory: Path) -> list[Path]:
+        """Write the fitted pipeline (skops) and its decision settings (JSON) into directory."""
+        model = write_atomic(directory / MODEL_FILE, skops_io.dumps(self.pipeline))
+        metadata = {
+            "format": FORMAT,
+            "kind": self.kind,
+            "threshold": self.threshold,
+            "quantile": self.quantile,
+            "classes": self.classes,
+            "params": self.params,
+            "version": self.version,
+        }
+        text = json.dumps(metadata, indent=2, sort_keys=True) + "\n"
+        return [model, write_atomic(directory / METADATA_FILE, text.encode("utf-8"))]
+
+    @classmethod
+    def load(cls, directory: Path) -> Candidate:
+        """Read a candidate saved by `save`, refusing any file that holds types it does not trust.
+
+        Raises:
+            ModelFileError: A file is missing, unreadable, or holds an unexpected type.
+        """
+        model_file, metadata_file = directory / MODEL_FILE, directory / METADATA_FILE
+        try:
+            metadata = json.loads(metadata_file.read_text(encoding="utf-8"))
+            content = model_file.read_bytes()
+        except FileNotFoundError as error:
+            raise ModelFileError(f"{error.filename}: no saved candidate; run train") from None
+        except (OSError, UnicodeDecodeError, ValueError) as error:
+            raise ModelFileError(f"{metadata_file}: not a readable candidate ({error})") from None
+        if not isinstance(metadata, dict) or metadata.get("format") != FORMAT:
+            raise ModelFileError(f"{metadata_file}: not a candidate file of format {FORMAT}")
+        pipeline = _load_pipeline(model_file, content)
+        try:
+            return cls(
+                kind=str(metadata["kind"]),
+                pipeline=pipeline,
+                threshold=_optional_float(metadata["threshold"]),
+                quantile=_optional_float(metadata["quantile"]),
+                classes=None if metadata["classes"] is None else list(metadata["classes"]),
+                params=dict(metadata["params"]),
+                version=int(metadata["version"]),
+            )
+        except (KeyError, TypeError, ValueError) as error:
+            raise ModelFileError(f"{metadata_file}: not a readable candidate ({error})") from None
+
+
+def _optional_float(value: object) -> float | None:
+    return None if value is None else float(cast(float, value))
+
+
+def _load_pipeline(path: Path, content: bytes) -> Pipeline:
+    try:
+        untrusted = skops_io.get_untrusted_types(data=content)
+    except Exception as error:  # skops raises many kinds on a damaged file; all mean the same.
+        raise ModelFileError(f"{path}: not a readable model file ({error})") from None
+    unexpected = sorted(set(untrusted) - set(TRUSTED_TYPES))
+    if unexpected:
+        raise ModelFileError(
+            f"{path}: refused, it holds types a candidate never has ({', '.join(unexpected)}); "
+            "train again instead of loading a file from elsewhere"
+        )
+    try:
+        pipeline = skops_io.loads(content, trusted=list(untrusted))
+    except Exception as error:  # as above: a damaged archive fails in many ways.
+        raise ModelFileError(f"{path}: not a readable model file ({error})") from None
+    if not isinstance(pipeline, Pipeline):
+        raise ModelFileError(f"{path}: holds a {type(pipeline).__name__}, not a model pipeline")
+    return pipeline
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """The best candidate and every trial of the search, in the order they ran."""
+
+    best: Candidate
+    trials: list[Trial] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Kind:
+    """A kind of estimator and the settings the search picks from."""
+
+    name: str
+    build: Callable[[dict[str, Any], int], BaseEstimator]
+    grid: dict[str, list[Any]]
+
+
+def _logistic(params: dict[str, Any], seed: int) -> BaseEstimator:
+    return LogisticRegression(max_iter=2000, random_state=seed, **params)
+
+
+def _boosted_classifier(params: dict[str, Any], seed: int) -> BaseEstimator:
+    return HistGradientBoostingClassifier(early_stopping=False, random_state=seed, **params)
+
+
+BOOSTING_GRID: dict[str, list[Any]] = {
+    "learning_rate": [0.05, 0.1],
+    "max_iter": [100, 200],
+    "max_leaf_nodes": [7, 15],
+    "min_samples_leaf": [20, 50],
+}
+CLASSIFIERS = (
+    _Kind("logistic_regression", _logistic, {"C": [0.01, 0.1, 1.0, 10.0]}),
+    _Kind("gradient_boosting", _boosted_classifier, BOOSTING_GRID),
+)
+
+
+def _regressors(quantile: float) -> tuple[_Kind, ...]:
+    def linear(params: dict[str, Any], seed: int) -> BaseEstimator:
+        del seed  # the linear programme has one solution
+        return QuantileRegressor(quantile=quantile, solver="highs", **params)
+
+    def boosted(params: dict[str, Any], seed: int) -> BaseEstimator:
+        return HistGradientBoostingRegressor(
+            loss="quantile", quantile=quantile, early_stopping=False, random_state=seed, **params
+        )
+
+    return (
+        _Kind("linear_quantile", linear, {"alpha": [0.0, 0.001, 0.01]}),
+        _Kind("gradient_boosting_quantile", boosted, BOOSTING_GRID),
+    )
+
+
+def _isolation_forest(params: dict[str, Any], seed: int) -> BaseEstimator:
+    return IsolationForest(random_state=seed, **params)
+
+
+OUTLIER_DETECTORS = (
+    _Kind(
+        "isolation_forest",
+        _isolation_forest,
+        {"n_estimators": [100, 200], "max_samples": [256, 512], "max_features": [0.5, 1.0]},
+    ),
+)
+
+
+def split_validation(
+    contract: Contract, train_frame: pd.DataFrame, seed: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Split training records into the part models fit on and the part they are judged on.
+
+    Classes keep their shares in both parts when there are labels, so a rare class is never
+    missing from the validation part by chance.
+    """
+    rng = np.random.default_rng(seed)
+    target = contract.task.target
+    labelled = target in train_frame.columns and contract.task.type != "regression"
+    if labelled:
+        values = train_frame[target].astype(str).to_numpy()
+        groups = [np.flatnonzero(values == value) for value in sorted(set(values))]
+    else:
+        groups = [np.arange(len(train_frame))]
+    validation: list[int] = []
+    for rows in groups:
+        shuffled = rng.permutation(rows)
+        validation.extend(shuffled[: round(len(rows) * VALIDATION_FRACTION)].tolist())
+    is_validation = np.zeros(len(train_frame), dtype=bool)
+    is_validation[validation] = True
+    fit = train_frame.iloc[np.flatnonzero(~is_validation)].reset_index(drop=True)
+    return fit, train_frame.iloc[np.flatnonzero(is_validation)].reset_index(drop=True)
+
+
+def train(
+    contract: Contract,
+    fit_frame: pd.DataFrame,
+    validation_frame: pd.DataFrame,
+    *,
+    seed: int,
+    progress: Callable[[str], None] = lambda _: None,
+) -> TrainResult:
+    """Search a handful of settings per kind of model and keep the best on validation data.
+
+    Args:
+        contract: The planning contract: task, costs, primary metric.
+        fit_frame: Records the models are fitted on (with the target, except for anomaly
+            detection, which then fits an isolation forest on the features alone).
+        validation_frame: Labelled records the settings are judged and the threshold chosen on.
+        seed: Seeds the search and every estimator: the same seed gives the same candidate.
+        progress: Called with one line per trial.
+
+    Returns:
+        The best candidate and every trial.
+
+    Raises:
+        TrainingError: The data cannot train a model (the message says what to do).
+    """
+    task, target = contract.task.type, contract.task.target
+    unsupervised = task == "anomaly_detection" and not _has_labels(fit_frame, target)
+    _check_rows(fit_frame, MIN_FIT_ROWS, "training")
+    _check_rows(validation_frame, MIN_VALIDATION_ROWS, "validation")
+    if not unsupervised:
+        _check_labels(contract, fit_frame, "training")
+    _check_labels(contract, validation_frame, "validation")
+    if unsupervised:
+        kinds: tuple[_Kind, ...] = OUTLIER_DETECTORS
+    elif task == "regression":
+        kinds = _regressors(contract.decision.quantile or 0.5)
+    else:
+        kinds = CLASSIFIERS
+    features = features_frame(fit_frame)
+    labels = None if unsupervised else _labels(contract, fit_frame[target])
+    trials: list[Trial] = []
+    ranked: list[tuple[tuple[float, float], Candidate]] = []
+    for kind in kinds:
+        for params in _settings(kind, seed):
+            candidate, trial = _try(
+                contract, kind, params, seed, features, labels, validation_frame
+            )
+            trials.append(trial)
+            progress(
+                f"{trial.kind} {_describe(params)}: {contract.metrics.primary} "
+                f"{trial.validation_metric:.4f}, expected cost {trial.expected_cost:.4f} "
+                f"({trial.fit_seconds:.1f} s)"
+            )
+            ranked.append((_rank(contract, trial), candidate))
+    # min keeps the first of equals, so ties go to the simpler kind tried first.
+    best = min(ranked, key=lambda pair: pair[0])[1]
+    return TrainResult(best=best, trials=trials)
+
+
+def _settings(kind: _Kind, seed: int) -> list[dict[str, Any]]:
+    combinations = math.prod(len(values) for values in kind.grid.values())
+    sampler = ParameterSampler(
+        kind.grid, n_iter=min(SETTINGS_PER_KIND, combinations), random_state=seed
+    )
+    return [{name: _plain(value) for name, value in sorted(p.items())} for p in sampler]
+
+
+def _plain(value: Any) -> Any:
+    """Numpy scalars as Python numbers, so parameters log and serialise as they read."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _describe(params: dict[str, Any]) -> str:
+    return ", ".join(f"{name}={value}" for name, value in params.items())
+
+
+def _try(
+    contract: Contract,
+    kind: _Kind,
+    params: dict[str, Any],
+    seed: int,
+    features: pd.DataFrame,
+    labels: np.ndarray | None,
+    validation_frame: pd.DataFrame,
+) -> tuple[Candidate, Trial]:
+    task = contract.task.type
+    pipeline = Pipeline([("features", build_transformer()), ("model", kind.build(params, seed))])
+    started = time.perf_counter()
+    pipeline.fit(features, labels)
+    seconds = time.perf_counter() - started
+    candidate = Candidate(
+        kind=kind.name,
+        pipeline=pipeline,
+        threshold=contract.decision.threshold if task in SCORED_TASKS else None,
+        quantile=contract.decision.quantile if task == "regression" else None,
+        classes=list(contract.task.classes or []) if task == "multiclass_classification" else None,
+        params=params,
+    )
+    if candidate.threshold is not None:
+        candidate.threshold = choose_threshold(candidate, validation_frame, contract)
+    judged = evaluate(candidate, validation_frame, contract)
+    return candidate, Trial(kind.name, params, judged.value, judged.expected_cost, seconds)
+
+
+def _rank(contract: Contract, trial: Trial) -> tuple[float, float]:
+    """Sort key, smaller is better: the primary metric (NaN last), then the expected cost."""
+    value = trial.validation_metric
+    if math.isnan(value):
+        return (math.inf, trial.expected_cost)
+    return (-value if contract.metrics.greater_is_better else value, trial.expected_cost)
+
+
+def _has_labels(frame: pd.DataFrame, target: str) -> bool:
+    return target in frame.columns and bool(frame[target].notna().any())
+
+
+def _labels(contract: Contract, target: pd.Series) -> np.ndarray:
+    if contract.task.type == "multiclass_classification":
+        return np.asarray(target.astype(str), dtype=object)
+    if contract.task.type == "regression":
+        return np.asarray(target, dtype=float)
+    return np.asarray(target, dtype=int)
+
+
+def _check_rows(frame: pd.DataFrame, least: int, part: str) -> None:
+    if len(frame) < least:
+        raise TrainingError(
+            f"the {part} data has {len(frame)} records; training needs at least {least}: "
+            "collect more data or lower data.test_fraction"
+        )
+
+
+def _check_labels(contract: Contract, frame: pd.DataFrame, part: str) -> None:
+    target = contract.task.target
+    if target not in frame.columns or frame[target].isna().all():
+        raise TrainingError(
+            f"the {part} data has no labels in column {target!r}: label a sample with the "
+            "label command, or train on labelled data (data.availability: labelled)"
+        )
+    missing = int(frame[target].isna().sum())
+    if missing:
+        raise TrainingError(
+            f"the {part} data has {missing} records without a label in column {target!r}: "
+            "label or drop them (curate) before training"
+        )
+    if contract.task.type == "regression":
+        return
+    present = sorted(frame[target].astype(str).unique())
+    if len(present) < 2:
+        raise TrainingError(
+            f"the {part} data has only one class ({present[0]!r}) in column {target!r}: "
+            "a model needs examples of at least two classes, so collect or label more records"
+        )
