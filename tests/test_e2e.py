@@ -63,7 +63,7 @@ def test_generated_project_passes_its_own_checks(render: Render, task_type: str)
     )
     assert "evaluation report:" in result.stderr + result.stdout
     assert (project / "reports" / "evaluation.md").exists()
-    assert (project / "models" / "champion.json").exists()
+    assert (project / "mlflow.db").exists(), "the pipeline registered nothing"
 
 
 def test_default_project_passes_pre_commit_and_serves_predictions(
