@@ -304,6 +304,9 @@ def run_pipeline(
     """
     contract = settings.load_contract()
     seed = contract.data.seed if seed is None else seed
+    registry = Registry(settings, contract)
+    step("check the registry")
+    registry.version_of(CHAMPION)  # a registry that does not answer fails here, before the work
     step("collect")
     raw_files = collect(
         contract,
@@ -328,7 +331,6 @@ def run_pipeline(
     step("calibrate the baseline")
     splits = data_splits(settings, contract, records)
     baseline = fit_baseline(contract, splits)
-    registry = Registry(settings, contract)
     champion, notes = ensure_champion(registry, baseline, settings, splits, step)
     judgement: Judgement | None = None
     version: int | None = None
