@@ -50,10 +50,12 @@ EXPECTED_FILES = {
     "src/{pkg}/files.py",
     "src/{pkg}/model/__init__.py",
     "src/{pkg}/model/baseline.py",
+    "src/{pkg}/model/card.py",
     "src/{pkg}/model/evaluate.py",
     "src/{pkg}/model/fairness.py",
     "src/{pkg}/model/gate.py",
     "src/{pkg}/model/registry.py",
+    "src/{pkg}/model/train.py",
     "src/{pkg}/pipeline.py",
     "tests/__init__.py",
     "tests/conftest.py",
@@ -68,6 +70,7 @@ EXPECTED_FILES = {
     "tests/unit/__init__.py",
     "tests/unit/test_api.py",
     "tests/unit/test_baseline.py",
+    "tests/unit/test_card.py",
     "tests/unit/test_collect.py",
     "tests/unit/test_config.py",
     "tests/unit/test_curate.py",
@@ -76,6 +79,7 @@ EXPECTED_FILES = {
     "tests/unit/test_gate.py",
     "tests/unit/test_label.py",
     "tests/unit/test_registry.py",
+    "tests/unit/test_train.py",
     "tests/unit/test_validate.py",
 }
 JINJA_LEFTOVER = re.compile(r"(?<!\$)\{\{|\{%|%\}|\{#|#\}")

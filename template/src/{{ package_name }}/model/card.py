@@ -137,6 +137,11 @@ def _cost_curve(
         axes.plot([threshold], [at], "o", color="tab:red")
     axes.set_title("Expected cost by decision threshold")
     axes.set_xlabel("Decision threshold (act on scores at or above it)")
+    if thresholds.min() > 0 and thresholds.max() < 1:
+        # Probabilities near 0 and 1 matter as much as those in the middle: spread both ends.
+        axes.set_xscale("logit")
+        axes.tick_params(axis="x", labelrotation=30)
+        axes.set_xlabel("Decision threshold (act on scores at or above it; logit scale)")
     axes.set_ylabel("Expected cost per record (cost units)")
     axes.set_ylim(bottom=0)
     axes.legend(loc="best", fontsize="small")
@@ -198,14 +203,15 @@ def _residuals(
     scatter.set_ylabel("Actual minus predicted (target units)")
     scatter.legend(loc="best", fontsize="small")
     covered = float(np.mean(residual <= 0)) if len(residual) else math.nan
-    aim = "" if quantile is None else f", aiming at {quantile:.0%}"
+    aim = "" if quantile is None else f", aiming at {format(quantile, '.0%')}"
     histogram.grid(axis="y", alpha=0.3)
     histogram.hist(residual, bins=40, color="tab:blue", alpha=0.8)
-    histogram.axvline(0, color="tab:red", label=f"at or below the prediction: {covered:.0%}{aim}")
+    below = f"at or below the prediction: {format(covered, '.0%')}{aim}"
+    histogram.axvline(0, color="tab:red", label=below)
     histogram.set_title("Distribution of residuals")
     histogram.set_xlabel("Actual minus predicted (target units)")
     histogram.set_ylabel("Records")
-    histogram.legend(loc="best", fontsize="small")
+    histogram.legend(loc="upper right", fontsize="small")
     return figure
 
 
@@ -297,7 +303,7 @@ def _problem(contract: Contract) -> list[str]:
     task, target = contract.task, contract.task.target
     lines = [f"Goal: {contract.project.goal}"]
     if task.type == "binary_classification":
-        what = f"whether {target} is {task.positive_class} (else {task.negative_class})"
+        what = f"{target}: {task.positive_class} or {task.negative_class}"
     elif task.type == "multiclass_classification":
         what = f"{target}, one of {', '.join(task.classes or [])}"
     elif task.type == "regression":
@@ -353,7 +359,7 @@ def _comparison(compared: list[tuple[str, Evaluation]]) -> list[tuple[str, ...]]
     first = compared[0][1]
     names = [first.metric, *(name for name in first.metrics if name != first.metric)]
     rows: list[tuple[str, ...]] = [("", *(role for role, _ in compared))]
-    rows.append(("model", *(f"{e.model_kind} v{e.model_version}" for _, e in compared)))
+    rows.append(("model", *(_model_name(e) for _, e in compared)))
     rows.append((f"{first.metric} (gate {first.gate:g})", *(_number(e.value) for _, e in compared)))
     for name in names[1:]:
         rows.append((name, *(_number(e.metrics.get(name, math.nan)) for _, e in compared)))
@@ -371,6 +377,12 @@ def _comparison(compared: list[tuple[str, Evaluation]]) -> list[tuple[str, ...]]
     rows.append(("passes the gate", *("yes" if e.passes_gate else "no" for _, e in compared)))
     rows.append(("records judged", *(str(e.rows) for _, e in compared)))
     return rows
+
+
+def _model_name(evaluation: Evaluation) -> str:
+    if evaluation.model_version <= 0:
+        return f"{evaluation.model_kind} (not registered)"
+    return f"{evaluation.model_kind} version {evaluation.model_version}"
 
 
 def _better(first: Evaluation, second: Evaluation) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -176,10 +177,13 @@ def choose_threshold(model: Model, validation_frame: pd.DataFrame, contract: Con
 
 
 def _metric(name: str, y_true: np.ndarray, y_pred: np.ndarray, score: np.ndarray) -> float:
+    # A metric undefined on this data (e.g. ROC AUC with one class present) is reported as NaN;
+    # scikit-learn says so with an error, or with a warning (a UserWarning) and a stand-in value.
     try:
-        return METRICS[name](y_true, y_pred, score)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            return METRICS[name](y_true, y_pred, score)
     except ValueError:
-        # A metric undefined on this data (e.g. ROC AUC with one class present) is reported as NaN.
         return float("nan")
 
 
