@@ -78,6 +78,7 @@ EXPECTED_FILES = {
     "tests/unit/test_curate.py",
     "tests/unit/test_evaluate.py",
     "tests/unit/test_explore.py",
+    "tests/unit/test_fairness.py",
     "tests/unit/test_label.py",
     "tests/unit/test_validate.py",
 }
