@@ -52,15 +52,20 @@ def http(method: str, url: str, body: object | None = None) -> tuple[int, dict]:
 
 @pytest.mark.parametrize("task_type", TASK_TYPES)
 def test_generated_project_passes_its_own_checks(render: Render, task_type: str) -> None:
-    """Right after generation, lint, types, unit and data tests and the pipeline are green."""
+    """After generation the checks and the pipeline pass, then bias and model on its champion."""
     project = render(tasks=True, task_type=task_type)
     assert (project / "uv.lock").exists(), "the post-copy task did not lock dependencies"
     log = subprocess.run(["git", "log", "--oneline"], cwd=project, capture_output=True, text=True)
     assert log.stdout.count("\n") == 1, "expected exactly one first commit"
     result = run(
-        [*uv(), "run", "--locked", "nox", "-s", "lint", "types", "unit", "data", "pipeline"],
+        [
+            *uv(),
+            *("run", "--locked", "nox", "-s", "lint", "types", "unit", "data", "pipeline"),
+            *("bias", "model"),
+        ],
         project,
     )
+    assert "no champion registered yet" not in result.stdout, "bias and model skipped the champion"
     assert "evaluation report:" in result.stderr + result.stdout
     assert (project / "reports" / "evaluation.md").exists()
     assert (project / "mlflow.db").exists(), "the pipeline registered nothing"

@@ -43,7 +43,7 @@ def test_ci_workflow_is_locked_down(render: Render) -> None:
     """No permissions by default, read-only per job, credentials not kept, actions pinned by SHA."""
     workflow = yaml.safe_load((render() / ".github/workflows/ci.yml").read_text(encoding="utf-8"))
     assert workflow["permissions"] == {}
-    assert list(workflow["jobs"]) == ["lint", "types", "unit", "data", "pipeline"]
+    assert list(workflow["jobs"]) == ["lint", "types", "unit", "data", "bias", "model", "pipeline"]
     for name, job in workflow["jobs"].items():
         assert job["permissions"] == {"contents": "read"}, name
         uses = [step["uses"] for step in job["steps"] if "uses" in step]

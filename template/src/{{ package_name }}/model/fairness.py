@@ -50,6 +50,14 @@ RECORDS_OF_RATE = {
     "precision": "predicted_positives",
 }
 
+RECORD_NAMES = {
+    "count": "rows",
+    "positives": "positives",
+    "negatives": "negatives",
+    "predicted_positives": "predicted positives",
+    "smaller_class": "records of its smaller class",
+}
+
 GroupMetric = Callable[..., float]
 
 
@@ -151,11 +159,10 @@ def assess(model: Model, frame: pd.DataFrame, contract: Contract) -> FairnessRep
         judged = [gap for gap in gaps if not math.isnan(gap)]
         by_feature[feature] = max(judged) if judged else math.nan
         notes = [
-            f"{rate}: {group} has {int(values[_records_of(rate)])} "
-            + _records_of(rate).replace("_", " ")
+            f"{rate}: {group} has {int(values[records])} {RECORD_NAMES[records]}"
             for rate in rates
             for group, values in groups[feature].items()
-            if values[_records_of(rate)] < MIN_GROUP_ROWS
+            if values[records := _records_of(rate)] < MIN_GROUP_ROWS
         ]
         if notes:
             unjudged[feature] = notes
