@@ -85,7 +85,13 @@ def render(destination: Path) -> Path:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", copier.errors.DirtyLocalWarning)
         copier.run_copy(
-            str(REPO_ROOT), destination, defaults=True, unsafe=True, vcs_ref="HEAD", skip_tasks=True
+            str(REPO_ROOT),
+            destination,
+            defaults=True,
+            unsafe=True,
+            vcs_ref="HEAD",
+            skip_tasks=True,
+            quiet=True,
         )
     return destination
 
