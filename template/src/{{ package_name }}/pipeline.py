@@ -176,6 +176,7 @@ def train_candidate(
     step: Step,
 ) -> Candidate:
     """Train the candidates on the training split, log every trial, and return the best."""
+    step("train candidates")
     fit_frame, validation_frame = split_validation(contract, splits.train, seed)
     result = train(contract, fit_frame, validation_frame, seed=seed, progress=step)
     tags = {"stage": "train", "seed": str(seed), **lineage(settings)}
