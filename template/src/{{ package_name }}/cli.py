@@ -374,6 +374,10 @@ def pipeline_command(rows: Rows = None, seed: Seed = None) -> None:
     passes the fairness check, and champion only if it also beats the champion. When a gate
     refuses it, the champion stays, the reports and model card are still written, and the
     command exits with code 1 and says which number missed and by how much.
+
+    Beating means a strictly better primary metric on the test split; a tie keeps the model in
+    place. A candidate that decides exactly as the champion is not registered again, so running
+    the pipeline twice on the same data changes nothing and exits 0.
     """
     from .pipeline import run_pipeline
 
