@@ -49,6 +49,8 @@ def test_ci_workflow_is_locked_down(render: Render) -> None:
         "unit",
         "api",
         "data",
+        "bias",
+        "model",
         "pipeline",
         "deploy",
         "load",

@@ -15,13 +15,15 @@ import typer
 from rich.console import Console
 
 from .config import Settings
-from .errors import ProjectError
+from .errors import ModelFileError, ProjectError
 
 if TYPE_CHECKING:
     from .model.evaluate import Evaluation
+    from .model.gate import Verdict
+    from .model.train import Candidate
 
 app = typer.Typer(
-    help="Run the ML product's lifecycle: collect data, evaluate, serve.",
+    help="Run the ML product's lifecycle: collect data, train, evaluate, register, serve.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -53,9 +55,10 @@ def _clear_errors() -> Iterator[None]:
         raise typer.Exit(1) from None
 
 
-def _show(evaluation: Evaluation) -> None:
+def _show(evaluation: Evaluation, label: str = "") -> None:
     colour = "green" if evaluation.passes_gate else "yellow"
-    console.print(f"[{colour}]{evaluation.gate_summary()}[/]", highlight=False)
+    prefix = f"{label}: " if label else ""
+    console.print(f"[{colour}]{prefix}{evaluation.gate_summary()}[/]", highlight=False)
     console.print(f"expected cost per record: {evaluation.expected_cost:.4f}", highlight=False)
 
 
@@ -179,28 +182,203 @@ def explore_command() -> None:
         console.print(f"data report with plots: {report}", highlight=False)
 
 
-@app.command("evaluate")
-def evaluate_command() -> None:
-    """Evaluate the champion on held-out data: primary metric, gate and expected cost."""
-    from .data.collect import load_splits
-    from .model.evaluate import evaluate, write_report
-    from .model.registry import load_champion
+def _candidate_dir(settings: Settings) -> Path:
+    """Where `train` leaves the best candidate for `evaluate` and `register`."""
+    return settings.path(settings.models_dir) / "candidate"
+
+
+def _show_verdict(verdict: Verdict, passed: str) -> None:
+    if verdict.passed:
+        console.print(f"[green]{passed}[/]", highlight=False)
+    for reason in verdict.reasons:
+        console.print(f"[bold red]gate:[/] {reason}", highlight=False, soft_wrap=True)
+
+
+@app.command("train")
+def train_command(seed: Seed = None) -> None:
+    """Train candidate models on the collected data; every trial is an MLflow run."""
+    from .model.registry import Registry, replace_directory
+    from .pipeline import curated_splits, train_candidate
 
     with _clear_errors():
         settings = Settings()
         contract = settings.load_contract()
-        model = load_champion(settings, contract)
-        with console.status("evaluating"):
-            splits = load_splits(contract, settings.raw_dir)
-            evaluation = evaluate(model, splits.test, contract)
-            report = write_report(evaluation, contract, settings.path(settings.reports_dir))
-        _show(evaluation)
-        console.print(f"report: {report}", highlight=False)
+        with console.status("training") as status:
+            candidate = train_candidate(
+                settings,
+                contract,
+                Registry(settings, contract),
+                curated_splits(settings, contract),
+                seed=contract.data.seed if seed is None else seed,
+                step=lambda stage: status.update(f"{stage} ..."),
+            )
+            replace_directory(_candidate_dir(settings), candidate.save)
+        console.print(f"best candidate: {candidate.kind}", highlight=False)
+        console.print(f"saved in: {_candidate_dir(settings)}", highlight=False)
+
+
+def _trained(settings: Settings) -> Candidate:
+    from .model.train import Candidate
+
+    folder = _candidate_dir(settings)
+    if not folder.exists():
+        raise ModelFileError(f"{folder}: no trained candidate; run `train` first")
+    return Candidate.load(folder)
+
+
+@app.command("evaluate")
+def evaluate_command() -> None:
+    """Evaluate the trained candidate, the baseline and the champion; write the model card.
+
+    Without a trained candidate only the champion is evaluated.
+    """
+    from .model.evaluate import evaluate, write_report
+    from .model.registry import load_champion
+    from .pipeline import curated_splits, fit_baseline, judge
+
+    with _clear_errors():
+        settings = Settings()
+        contract = settings.load_contract()
+        champion = load_champion(settings, contract)
+        with console.status("evaluating") as status:
+            splits = curated_splits(settings, contract)
+            if not _candidate_dir(settings).exists():
+                evaluation = evaluate(champion, splits.test, contract)
+                report = write_report(evaluation, contract, settings.path(settings.reports_dir))
+                judgement = None
+            else:
+                judgement = judge(
+                    settings,
+                    contract,
+                    _trained(settings),
+                    fit_baseline(contract, splits),
+                    champion,
+                    splits,
+                    step=lambda stage: status.update(f"{stage} ..."),
+                )
+        if judgement is None:
+            _show(evaluation)
+            console.print(f"report: {report}", highlight=False)
+            return
+        _show(judgement.candidate, "candidate")
+        _show(judgement.baseline, "baseline")
+        if judgement.champion is not None:
+            _show(judgement.champion, f"champion (version {judgement.champion.model_version})")
+        console.print(judgement.fairness.summary(), highlight=False, soft_wrap=True)
+        _show_verdict(judgement.challenger, "the candidate may become challenger")
+        console.print(f"report: {judgement.report}", highlight=False)
+        console.print(f"model card: {judgement.card}", highlight=False)
+
+
+@app.command("register")
+def register_command() -> None:
+    """Register the trained candidate; it becomes challenger only if it passes the gate.
+
+    The gate: the primary metric meets the contract's gate and beats the baseline, and the
+    fairness metric is within its tolerance. A failed gate exits with code 1 and the reasons;
+    the version stays registered without an alias.
+    """
+    from .model.registry import CHAMPION, Registry
+    from .pipeline import curated_splits, fit_baseline, judge, lineage
+
+    with _clear_errors():
+        settings = Settings()
+        contract = settings.load_contract()
+        registry = Registry(settings, contract)
+        candidate = _trained(settings)
+        with console.status("judging the candidate") as status:
+            splits = curated_splits(settings, contract)
+            champion = registry.load(CHAMPION) if registry.version_of(CHAMPION) else None
+            judgement = judge(
+                settings,
+                contract,
+                candidate,
+                fit_baseline(contract, splits),
+                champion,
+                splits,
+                step=lambda stage: status.update(f"{stage} ..."),
+            )
+            status.update("registering ...")
+            tags = {"stage": "candidate", **lineage(settings)}
+            version = registry.register(candidate, tags=tags)
+            if judgement.challenger.passed:
+                registry.set_alias("challenger", version)
+        console.print(f"registered {registry.where} version {version}", highlight=False)
+        _show_verdict(judgement.challenger, f"version {version} is now the challenger")
+    if not judgement.challenger.passed:
+        raise typer.Exit(1)
+
+
+@app.command("promote")
+def promote_command() -> None:
+    """Make the challenger champion if it beats the champion; otherwise exit 1 with the reasons.
+
+    "Beats": the primary metric is strictly better on the test data; a tie keeps the champion.
+    """
+    from .model.evaluate import evaluate
+    from .model.gate import promotion_verdict
+    from .model.registry import CHALLENGER, CHAMPION, Registry
+    from .pipeline import curated_splits, promote
+
+    with _clear_errors():
+        settings = Settings()
+        contract = settings.load_contract()
+        registry = Registry(settings, contract)
+        with console.status("comparing the challenger with the champion"):
+            challenger = registry.load(CHALLENGER)
+            champion = registry.load(CHAMPION)
+            splits = curated_splits(settings, contract)
+            verdict = promotion_verdict(
+                evaluate(challenger, splits.test, contract),
+                evaluate(champion, splits.test, contract),
+            )
+            if verdict.passed:
+                promote(settings, registry, challenger.version, splits)
+        _show_verdict(verdict, f"version {challenger.version} is now the champion")
+    if not verdict.passed:
+        raise typer.Exit(1)
+
+
+@app.command("export-model")
+def export_model_command(
+    alias: Annotated[
+        str, typer.Option(help="Which registered model to export: champion or challenger.")
+    ] = "champion",
+    directory: Annotated[
+        Path | None,
+        typer.Option(help="Folder to fill (replaced if it exists).", show_default="models/export"),
+    ] = None,
+) -> None:
+    """Copy a registered model and its hash into a folder that serves without the registry.
+
+    Point the service at it with the model_dir setting, the environment variable
+    <PACKAGE>_MODEL_DIR (the container image does).
+    """
+    from .model.registry import Registry
+
+    with _clear_errors():
+        settings = Settings()
+        contract = settings.load_contract()
+        target = directory or settings.path(settings.models_dir) / "export"
+        with console.status("exporting"):
+            folder = Registry(settings, contract).export(alias, target)
+        console.print(f"exported {alias}: {folder}", highlight=False)
 
 
 @app.command("pipeline")
 def pipeline_command(rows: Rows = None, seed: Seed = None) -> None:
-    """Run every stage: collect, curate, validate, explore, calibrate, evaluate, register."""
+    """Run every stage: collect, curate, validate, explore, train, evaluate, register, promote.
+
+    On the first run the baseline is registered as version 1 and made champion. A trained
+    candidate becomes challenger only if it meets the contract's gate, beats the baseline and
+    passes the fairness check, and champion only if it also beats the champion. When a gate
+    refuses it, the champion stays, the reports and model card are still written, and the
+    command exits with code 1 and says which number missed and by how much.
+
+    Beating means a strictly better primary metric on the test split; a tie keeps the model in
+    place. A candidate that decides exactly as the champion is not registered again, so running
+    the pipeline twice on the same data changes nothing and exits 0.
+    """
     from .pipeline import run_pipeline
 
     with _clear_errors():
@@ -211,12 +389,30 @@ def pipeline_command(rows: Rows = None, seed: Seed = None) -> None:
             )
         console.print(result.curation.summary(), highlight=False, soft_wrap=True)
         console.print(result.validation.summary(), highlight=False, soft_wrap=True)
-        _show(result.evaluation)
+        judgement = result.judgement
+        if judgement is not None:
+            _show(judgement.candidate, "candidate")
+        _show(result.baseline, "baseline")
+        if judgement is not None:
+            if judgement.champion is not None:
+                version = judgement.champion.model_version
+                _show(judgement.champion, f"champion before this run (version {version})")
+            console.print(judgement.fairness.summary(), highlight=False, soft_wrap=True)
+        for note in result.notes:
+            console.print(note, highlight=False, soft_wrap=True)
         console.print(f"data report with plots: {result.exploration}", highlight=False)
         console.print(f"data statistics log: {settings.stats_log}", highlight=False)
         console.print(f"evaluation report: {result.report}", highlight=False)
-        console.print(f"champion model: {result.champion}", highlight=False)
+        if judgement is not None:
+            console.print(f"model card: {judgement.card}", highlight=False)
+        if result.candidate_version is not None:
+            console.print(f"candidate registered as version {result.candidate_version}")
+        console.print(f"champion: version {result.champion_version}", highlight=False)
+        for reason in result.reasons:
+            console.print(f"[bold red]gate:[/] {reason}", highlight=False, soft_wrap=True)
         console.print("serve it with: uv run nox -s serve", highlight=False)
+    if not result.passed:
+        raise typer.Exit(1)
 
 
 @app.command("serve")
@@ -233,9 +429,12 @@ def serve_command(
     """Serve the champion over HTTP: POST /predict, GET /health/live and /health/ready."""
     import uvicorn
 
+    from .model.registry import load_champion
+
     with _clear_errors():
         settings = Settings()
-        settings.load_contract()
+        # Refuse to start a service that could never become ready; the error says what to do.
+        load_champion(settings, settings.load_contract())
     uvicorn.run(
         f"{__package__}.app.api:create_app",
         factory=True,
