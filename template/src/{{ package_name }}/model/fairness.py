@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import math
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -366,8 +367,14 @@ def _rate(rate: Callable[..., float], y: np.ndarray, pred: np.ndarray, outcome: 
 
 
 def _primary(name: str, y: np.ndarray, pred: np.ndarray, score: np.ndarray) -> float:
-    try:
-        return METRICS[name](y, pred, score)
-    except ValueError:
-        # Undefined for this group (e.g. ROC AUC with one class present): not judged.
-        return math.nan
+    """The primary metric of one group; NaN where it is undefined (e.g. a group without positives).
+
+    scikit-learn refuses some undefined metrics and warns about others (average precision
+    without a positive record); both mean the group cannot be judged on it.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        try:
+            return METRICS[name](y, pred, score)
+        except (ValueError, UserWarning):
+            return math.nan
