@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import io
 import math
+import re
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -113,9 +115,11 @@ class FairnessReport:
                 f"{self.min_group_rows} records for any rate; judge on more data"
             )
         verb = "is within" if self.passes else "exceeds"
+        left_out = sum(len(notes) for notes in self.unjudged.values())
         return (
             f"{self.describe_metric()} = {self.value:.4f} on {feature} {verb} the tolerance "
             f"{self.tolerance:g} by {abs(self.tolerance - self.value):.4f}"
+            + (f" ({left_out} rates of too small groups not judged)" if left_out else "")
         )
 
 
@@ -214,7 +218,8 @@ def markdown(report: FairnessReport) -> list[str]:
     for feature, groups in report.groups.items():
         for group, values in groups.items():
             cells = " | ".join(f"{values.get(rate, math.nan):.4f}" for rate in report.rates)
-            lines.append(f"| {feature} | {group} | {int(values['count'])} | {cells} |")
+            shown = group.replace("|", "\\|")
+            lines.append(f"| {feature} | {shown} | {int(values['count'])} | {cells} |")
     lines.append("")
     for feature, gap in report.by_feature.items():
         shown = "not judged" if math.isnan(gap) else f"{gap:.4f}"
@@ -231,14 +236,16 @@ def markdown(report: FairnessReport) -> list[str]:
 def plot_groups(report: FairnessReport, out_dir: Path) -> list[Path]:
     """One PNG per sensitive feature: each group's rates, and each rate's gap against the tolerance.
 
-    Groups too small to judge are drawn hatched and grey.
+    Groups too small to judge are drawn hatched and unfilled. File names keep only letters,
+    digits, '-' and '_' of the feature's name.
     """
     paths = []
     for feature, groups in report.groups.items():
         figure = _plot_feature(report, feature, groups)
         buffer = io.BytesIO()
         figure.savefig(buffer, format="png", dpi=DPI)
-        paths.append(write_atomic(out_dir / f"fairness_{feature}.png", buffer.getvalue()))
+        name = re.sub(r"[^A-Za-z0-9_-]", "_", feature)
+        paths.append(write_atomic(out_dir / f"fairness_{name}.png", buffer.getvalue()))
     return paths
 
 
@@ -270,14 +277,16 @@ def _plot_feature(
             label=f"fewer than {report.min_group_rows} records: not judged",
         )
     )
-    values_axes.set_xticks(np.arange(len(names)) + width * (len(rates) - 1) / 2, names)
-    values_axes.set_title(f"Each group of {feature}")
+    # Dollar signs escaped: matplotlib would read text between two of them as math.
+    labels = [name.replace("$", r"\$") for name in names]
+    values_axes.set_xticks(np.arange(len(names)) + width * (len(rates) - 1) / 2, labels)
+    values_axes.set_title("Each group of " + feature.replace("$", r"\$"))
     values_axes.legend(handles=handles, frameon=False, fontsize="small")
-    labels = [rate.replace("_", " ") for rate in rates]
+    rate_labels = [rate.replace("_", " ") for rate in rates]
     gaps = [_gap(groups, rate, report.min_group_rows) for rate in rates]
     colours = ["tab:red" if gap > report.tolerance else "tab:green" for gap in gaps]
-    gaps_axes.bar(labels, [0.0 if math.isnan(gap) else gap for gap in gaps], color=colours)
-    for label, gap in zip(labels, gaps, strict=True):
+    gaps_axes.bar(rate_labels, [0.0 if math.isnan(gap) else gap for gap in gaps], color=colours)
+    for label, gap in zip(rate_labels, gaps, strict=True):
         if math.isnan(gap):
             gaps_axes.annotate("not judged", (label, 0.0), ha="center", va="bottom")
     gaps_axes.axhline(report.tolerance, color="black", linestyle="--", label="tolerance")
@@ -366,8 +375,14 @@ def _rate(rate: Callable[..., float], y: np.ndarray, pred: np.ndarray, outcome: 
 
 
 def _primary(name: str, y: np.ndarray, pred: np.ndarray, score: np.ndarray) -> float:
-    try:
-        return METRICS[name](y, pred, score)
-    except ValueError:
-        # Undefined for this group (e.g. ROC AUC with one class present): not judged.
-        return math.nan
+    """The primary metric of one group; NaN where it is undefined (e.g. a group without positives).
+
+    scikit-learn refuses some undefined metrics and warns about others (average precision
+    without a positive record); both mean the group cannot be judged on it.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        try:
+            return METRICS[name](y, pred, score)
+        except (ValueError, UserWarning):
+            return math.nan
