@@ -344,9 +344,10 @@ def _luhn_is_valid(match: str) -> bool:
     return total % 10 == 0
 
 
-# Most text has fewer than 8 digits, and this one pass (possessive, so it never backtracks)
-# spares it the patterns of the rules that need them.
-_EIGHT_DIGITS = re.compile(r"(?:[^0-9]*+[0-9]){8}")
+# Most text has fewer than 8 digits, and this one pass spares it the patterns of the rules that
+# need them. Non-digits and digits never overlap, so it cannot backtrack badly; no possessive
+# quantifier, which the RE2 engine of pyarrow-backed strings would refuse.
+_EIGHT_DIGITS = re.compile(r"(?:[^0-9]*[0-9]){8}")
 _DATE = re.compile(r"(?:0?[1-9]|[12]\d|3[01])[./-](?:0?[1-9]|1[0-2])[./-](?:19|20)\d\d", re.ASCII)
 # A phone number neither starts nor ends inside a longer run of digit groups, so that dates,
 # IBANs and card numbers are not read as phone numbers too.
