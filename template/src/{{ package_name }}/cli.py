@@ -189,7 +189,7 @@ def evaluate_command() -> None:
     with _clear_errors():
         settings = Settings()
         contract = settings.load_contract()
-        model = load_champion(settings.champion_file, contract)
+        model = load_champion(settings, contract)
         with console.status("evaluating"):
             splits = load_splits(contract, settings.raw_dir)
             evaluation = evaluate(model, splits.test, contract)

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..config import Contract
+from ..config import Contract, Settings
 from ..errors import ModelFileError
 from ..files import write_atomic
 from .baseline import Baseline
@@ -18,8 +18,9 @@ def save_champion(model: Baseline, path: Path) -> Path:
     return write_atomic(path, content.encode("utf-8"))
 
 
-def load_champion(path: Path, contract: Contract) -> Baseline:
+def load_champion(settings: Settings, contract: Contract) -> Baseline:
     """Load the champion, refusing a file that is unreadable or planned for other decisions."""
+    path = settings.champion_file
     try:
         stored: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
         model = Baseline.from_dict(stored["model"])
