@@ -276,7 +276,13 @@ def score_command(
     ] = False,
 ) -> None:
     """Score a file or a query with the champion, in chunks; bad rows go to OUTPUT.rejects.csv."""
-    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        TaskProgressColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
 
     from .model.registry import load_champion
     from .model.score import DEFAULT_CHUNK_ROWS, Chunk, file_chunks, query_chunks, score
@@ -315,9 +321,11 @@ def score_command(
             console.print(f"[yellow]rejected[/] {line}", highlight=False, soft_wrap=True)
 
 
-MONITOR_EXIT_CODES = """Exit codes: 0 no drift; 1 drift past the contract's data.drift_limit (retrain);
-3 too few logged predictions in the window to judge; 4 an error such as a missing reference.
-(2 is a command-line usage error.)"""
+MONITOR_EXIT_CODES = (
+    "Exit codes: 0 no drift; 1 drift past the contract's data.drift_limit (retrain); "
+    "3 too few logged predictions in the window to judge; 4 an error such as a missing "
+    "reference; 2 a usage error."
+)
 
 
 @app.command("monitor", epilog=MONITOR_EXIT_CODES)
@@ -394,7 +402,7 @@ def monitor_command(
     console.print(f"[{colour}]{first}[/]", highlight=False, soft_wrap=True)
     for line in details:
         console.print(line, highlight=False, soft_wrap=True)
-    console.print(f"drift report: {path}", highlight=False)
+    console.print(f"drift report: {path}", highlight=False, soft_wrap=True)
     if not report.within_limit:
         raise typer.Exit(1)
 
@@ -411,5 +419,7 @@ def _duration(text: str) -> timedelta:
     units = {"m": "minutes", "h": "hours", "d": "days"}
     number, unit = text[:-1], text[-1:]
     if unit not in units or not number.isdigit() or int(number) == 0:
-        raise typer.BadParameter(f"{text!r} is not a length such as 30m, 24h or 7d", param_hint="--last")
+        raise typer.BadParameter(
+            f"{text!r} is not a length such as 30m, 24h or 7d", param_hint="--last"
+        )
     return timedelta(**{units[unit]: int(number)})

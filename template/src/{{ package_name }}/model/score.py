@@ -16,7 +16,7 @@ no partial output and an earlier output stays as it was.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -104,7 +104,8 @@ def score_frame(frame: pd.DataFrame, model: Model, contract: Contract) -> pd.Dat
 def _decisions(predictions: np.ndarray, contract: Contract) -> np.ndarray:
     task = contract.task
     if task.type == "binary_classification":
-        return np.where(predictions == 1, task.positive_class, task.negative_class)
+        named = np.where(predictions == 1, str(task.positive_class), str(task.negative_class))
+        return np.asarray(named, dtype=object)
     if task.type == "anomaly_detection":
         return np.asarray(predictions == 1, dtype=bool)
     if task.type == "multiclass_classification":
@@ -275,19 +276,20 @@ def _scored_chunks(
         state.chunks += 1
         problems = row_problems(schema, frame)
         if problems:
+            bad_rows = [row for row in frame.index if row in problems]
             lines = [
                 f"row {row}: {column!r} {rule}"
-                for row, by_column in sorted(problems.items(), key=lambda item: int(item[0]))
-                for column, rule in by_column.items()
+                for row in bad_rows
+                for column, rule in problems[row].items()
             ]
             if strict:
                 more = len(lines) - ROWS_SHOWN
                 tail = [f"... and {more} more in rows {first_row}-{state.rows}"] if more > 0 else []
                 raise ScoreError("\n".join([f"{source}: bad rows", *lines[:ROWS_SHOWN], *tail]))
-            _write_rejects(rejects, problems)
-            state.rejected += len(problems)
+            _write_rejects(rejects, bad_rows, problems)
+            state.rejected += len(bad_rows)
             state.first_rejects.extend(lines[: ROWS_SHOWN - len(state.first_rejects)])
-            frame = frame.drop(index=list(problems))
+            frame = frame.drop(index=bad_rows)
         progress(chunk, state.rows)
         if frame.empty:
             continue
@@ -297,16 +299,16 @@ def _scored_chunks(
 def _check_columns(frame: pd.DataFrame, source: str) -> None:
     missing = [name for name in Record.model_fields if name not in frame.columns]
     if missing:
-        raise ScoreError(f"{source}: missing feature columns {missing}; it has {list(frame.columns)}")
+        raise ScoreError(
+            f"{source}: missing feature columns {missing}; it has {list(frame.columns)}"
+        )
 
 
-def _write_rejects(rejects: IO[str], problems: dict[Any, dict[str, str]]) -> None:
+def _write_rejects(
+    rejects: IO[str], rows: Sequence[Hashable], problems: dict[Hashable, dict[str, str]]
+) -> None:
     lines = pd.DataFrame(
-        [
-            (row, column, rule)
-            for row, by_column in sorted(problems.items(), key=lambda item: int(item[0]))
-            for column, rule in by_column.items()
-        ],
+        [(row, column, rule) for row in rows for column, rule in problems[row].items()],
         columns=["row", "column", "problem"],
     )
     lines.to_csv(rejects, header=False, index=False)
@@ -317,7 +319,7 @@ def _same_types(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
 
     Whole numbers and booleans become nullable types, so that a gap in a later chunk fits.
     """
-    dtypes: dict[str, Any] | None = None
+    dtypes: dict[Hashable, Any] | None = None
     rows = 0
     for frame in frames:
         nullable = frame.astype(

@@ -98,10 +98,7 @@ class DriftReport:
         return [
             f"drift: {len(over)} {noun} of {self.window_rows} logged predictions past the "
             f"PSI limit {self.limit:g}; retrain the model",
-            *(
-                f"{name!r} PSI {value:.3f} > limit {self.limit:g}"
-                for name, value in over.items()
-            ),
+            *(f"{name!r} PSI {value:.3f} > limit {self.limit:g}" for name, value in over.items()),
         ]
 
 
@@ -150,11 +147,10 @@ def monitor(
     shift = None
     if len(served) >= min_rows and column in served.columns and column in reference.columns:
         shift = psi(reference[column], served[column])
-    versions = (
-        predictions["model_version"].value_counts().sort_index()
-        if "model_version" in predictions.columns
-        else pd.Series(dtype="int64")
-    )
+    versions: dict[int, int] = {}
+    if "model_version" in predictions.columns:
+        counts = predictions["model_version"].astype("int64").value_counts().sort_index()
+        versions = dict(zip(counts.index.tolist(), counts.tolist(), strict=True))
     return DriftReport(
         window_rows=len(predictions),
         reference_rows=len(reference),
@@ -163,7 +159,7 @@ def monitor(
         prediction=shift,
         prediction_basis="predicted class shares" if column == PREDICTION else "scores",
         compared_version=version,
-        model_versions={int(key): int(count) for key, count in versions.items()},
+        model_versions=versions,
     )
 
 
@@ -209,9 +205,9 @@ def prometheus_text(report: DriftReport) -> bytes:
         drift.labels(feature=name).set(value)
     if report.prediction is not None:
         drift.labels(feature=PREDICTION).set(report.prediction)
-    Gauge(
-        "model_drift_limit", "The contract's PSI drift limit", registry=registry
-    ).set(report.limit)
+    Gauge("model_drift_limit", "The contract's PSI drift limit", registry=registry).set(
+        report.limit
+    )
     Gauge(
         "model_drift_window_rows", "Logged predictions in the monitored window", registry=registry
     ).set(report.window_rows)
@@ -304,13 +300,23 @@ def _compare(axes: Axes, reference: pd.Series, window: pd.Series) -> None:
             (actual, WINDOW_COLOUR, "window"),
         ):
             weights = np.full(values.size, 1 / max(values.size, 1))
-            axes.hist(values, bins=edges, weights=weights, histtype="step", lw=1.6,
-                      color=colour, label=label)
+            axes.hist(
+                values,
+                bins=edges.tolist(),
+                weights=weights,
+                histtype="step",
+                linewidth=1.6,
+                color=colour,
+                label=label,
+            )
         axes.set_ylabel("share of records")
         return
     expected_shares = reference.astype(str).value_counts(normalize=True)
     actual_shares = window.astype(str).value_counts(normalize=True)
-    categories = [*expected_shares.index, *(c for c in actual_shares.index if c not in expected_shares)]
+    categories = [
+        *expected_shares.index,
+        *(category for category in actual_shares.index if category not in expected_shares),
+    ]
     positions = np.arange(len(categories))
     for offset, shares, colour, label in (
         (-0.2, expected_shares, REFERENCE_COLOUR, "reference"),
