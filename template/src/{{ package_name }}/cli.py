@@ -245,6 +245,32 @@ def serve_command(
     )
 
 
+@app.command("feedback")
+def feedback_command() -> None:
+    """Summarise the prediction and feedback store: predictions logged, feedback received."""
+    from .app.feedback import FeedbackStore, store_url
+
+    with _clear_errors():
+        settings = Settings()
+        contract = settings.load_contract()
+        store = FeedbackStore(store_url(settings), target=contract.task.target)
+        try:
+            counts = store.counts()
+        finally:
+            store.close()
+    console.print(
+        f"{store.shown}: {counts['predictions']} predictions logged, "
+        f"{counts['feedback']} feedback answers on {counts['labelled']} of them",
+        highlight=False,
+        soft_wrap=True,
+    )
+    if counts["labelled"]:
+        console.print(
+            "collect them as labelled data with data.source: feedback in ml_contract.yaml",
+            highlight=False,
+        )
+
+
 @app.command("score")
 def score_command(
     output: Annotated[

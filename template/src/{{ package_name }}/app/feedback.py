@@ -9,6 +9,9 @@ setting; acknowledged feedback is on disk before the answer leaves.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import math
 import uuid
 from collections.abc import Sequence
@@ -53,6 +56,7 @@ FEEDBACK = sa.Table(
     sa.Column("outcome", sa.JSON(), nullable=False),
     sa.Column("comment", sa.Text(), nullable=True),
 )
+logger = logging.getLogger(__name__)
 PREDICTION_COLUMNS = ["prediction_id", "created_at", "model_version", "prediction", "score"]
 
 
@@ -100,6 +104,31 @@ def _utc_naive(moment: datetime) -> datetime:
     if moment.tzinfo is None:
         return moment
     return moment.astimezone(UTC).replace(tzinfo=None)
+
+
+def prediction_rows(
+    model_version: int,
+    features: pd.DataFrame,
+    predictions: Sequence[Any],
+    scores: Sequence[float],
+    ids: Sequence[str],
+) -> list[dict[str, Any]]:
+    """The store's rows for predictions, stamped with the current UTC time."""
+    now = datetime.now(UTC).replace(tzinfo=None)
+    columns = list(features.columns)
+    return [
+        {
+            "prediction_id": prediction_id,
+            "created_at": now,
+            "model_version": int(model_version),
+            "prediction": _plain(prediction),
+            "score": float(score) if math.isfinite(float(score)) else None,
+            "features": dict(zip(columns, map(_plain, values), strict=True)),
+        }
+        for prediction_id, prediction, score, values in zip(
+            ids, predictions, scores, features.itertuples(index=False), strict=True
+        )
+    ]
 
 
 class FeedbackStore:
@@ -176,28 +205,18 @@ class FeedbackStore:
             ids: Ids to log them under (default: new random UUIDs).
         """
         ids = list(ids) if ids is not None else [str(uuid.uuid4()) for _ in predictions]
-        now = datetime.now(UTC).replace(tzinfo=None)
-        columns = list(features.columns)
-        rows = [
-            {
-                "prediction_id": prediction_id,
-                "created_at": now,
-                "model_version": int(model_version),
-                "prediction": _plain(prediction),
-                "score": float(score) if math.isfinite(float(score)) else None,
-                "features": dict(zip(columns, map(_plain, values), strict=True)),
-            }
-            for prediction_id, prediction, score, values in zip(
-                ids, predictions, scores, features.itertuples(index=False), strict=True
-            )
-        ]
-        if rows:
-            try:
-                with self.engine.begin() as connection:
-                    connection.execute(PREDICTIONS.insert(), rows)
-            except SQLAlchemyError as error:
-                raise self._error("cannot log predictions", error) from None
+        self.write_predictions(prediction_rows(model_version, features, predictions, scores, ids))
         return ids
+
+    def write_predictions(self, rows: list[dict[str, Any]]) -> None:
+        """Insert rows made by `prediction_rows`, all in one transaction."""
+        if not rows:
+            return
+        try:
+            with self.engine.begin() as connection:
+                connection.execute(PREDICTIONS.insert(), rows)
+        except SQLAlchemyError as error:
+            raise self._error("cannot log predictions", error) from None
 
     def add_feedback(self, prediction_id: str, outcome: Any, comment: str | None = None) -> None:
         """Store what really happened for a logged prediction, durably, before returning.
@@ -294,3 +313,54 @@ class FeedbackStore:
         except SQLAlchemyError as error:
             raise self._error("cannot read the store", error) from None
         return {"predictions": predictions, "feedback": feedback, "labelled": labelled}
+
+
+class PredictionLog:
+    """Writes logged predictions in batches from a background task, off the request path.
+
+    A synced SQLite commit takes milliseconds, longer than a prediction, so requests only queue
+    their rows; a write every `interval` seconds takes all of them in one transaction. Feedback
+    flushes the queue first, so it always finds its prediction. A killed process loses at most
+    the last interval of prediction logs, never acknowledged feedback.
+    """
+
+    def __init__(self, store: FeedbackStore, interval: float = 0.05) -> None:
+        """Queue for `store`; call `start` inside the running event loop."""
+        self.store = store
+        self.interval = interval
+        self.pending: list[dict[str, Any]] = []
+        self.lock = asyncio.Lock()
+        self.task: asyncio.Task[None] | None = None
+
+    def add(self, rows: list[dict[str, Any]]) -> None:
+        """Queue rows made by `prediction_rows`."""
+        self.pending.extend(rows)
+
+    async def flush(self) -> None:
+        """Write everything queued so far; returns when it is in the store."""
+        async with self.lock:
+            rows, self.pending = self.pending, []
+            if rows:
+                try:
+                    await asyncio.to_thread(self.store.write_predictions, rows)
+                except FeedbackError as error:
+                    logger.error("%s; %d prediction logs lost", error, len(rows))
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            await self.flush()
+
+    def start(self) -> None:
+        """Start writing in the background."""
+        self.task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        """Stop the background writer and write what is still queued."""
+        if self.task is not None:
+            # Under the lock the writer is asleep or waiting, never half way through a write.
+            async with self.lock:
+                self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.task
+        await self.flush()

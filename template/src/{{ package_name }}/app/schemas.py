@@ -1,10 +1,15 @@
-"""Schemas every prediction service shares: strict inputs, health and error answers."""
+"""Schemas every prediction service shares: strict inputs, health, feedback and error answers."""
 
 from __future__ import annotations
 
-from typing import Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from ..config import Contract
+
+UUID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+COMMENT_LIMIT = 2000
 
 
 class Strict(BaseModel):
@@ -49,3 +54,45 @@ class ErrorResponse(BaseModel):
     """Body of every 4xx and 5xx answer."""
 
     detail: str | list[ErrorItem]
+
+
+class Feedback(Strict):
+    """What really happened after a prediction; the outcome's type follows the task."""
+
+    prediction_id: str = Field(
+        pattern=UUID_PATTERN, description="The id the prediction was answered with"
+    )
+    outcome: Any
+    comment: str | None = Field(default=None, max_length=COMMENT_LIMIT)
+
+
+class FeedbackReceipt(BaseModel):
+    """Feedback is stored durably."""
+
+    prediction_id: str
+    status: Literal["stored"] = "stored"
+
+
+def feedback_schema(contract: Contract) -> type[Feedback]:
+    """The feedback body for the contract's task: a class label, a yes/no or a number."""
+    task = contract.task
+    outcome: Any
+    if task.type == "binary_classification":
+        labels = (task.positive_class or "1", task.negative_class or "0")
+        outcome = Literal.__getitem__(labels)
+        described = "The class that turned out to be true"
+    elif task.type == "multiclass_classification":
+        outcome = Literal.__getitem__(tuple(task.classes or []))
+        described = "The class that turned out to be true"
+    elif task.type == "anomaly_detection":
+        outcome = bool
+        described = "Whether the record really was an anomaly"
+    else:
+        outcome = float
+        described = f"The true value of {task.target}"
+    return create_model(
+        "Feedback",
+        __base__=Feedback,
+        __doc__=Feedback.__doc__,
+        outcome=(outcome, Field(description=described)),
+    )

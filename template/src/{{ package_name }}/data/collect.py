@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Connection
 
 RAW_FILE = "demo.csv"
+FEEDBACK_FILE = "feedback.csv"
 LABELLED_SAMPLE_FILE = "labelled_sample.csv"
 LABELLED_SAMPLE_ROWS = 500
 MANIFEST_FILE = "manifest.json"
@@ -51,8 +52,9 @@ def collect(
 
     The demo source writes its seeded records (without the target for unlabelled data, plus a
     small labelled sample for evaluation). A CSV or Parquet file is checked and copied byte
-    for byte; a SQL query's result is written as CSV. Every raw file's SHA-256 is recorded in
-    data/raw/manifest.json.
+    for byte; a SQL query's result is written as CSV, and so are the feedback source's
+    labelled records (served predictions joined with their feedback). Every raw file's
+    SHA-256 is recorded in data/raw/manifest.json.
 
     Args:
         contract: The planning contract.
@@ -78,6 +80,10 @@ def collect(
             _write_immutable(raw_dir / name, _csv_bytes(table), len(table), "demo")
             for name, table in outputs.items()
         ]
+    elif spec.source == "feedback":
+        frame, shown = _labelled_feedback(contract, project_dir)
+        target = raw_records_path(contract, raw_dir)
+        written = [_write_immutable(target, _csv_bytes(frame), len(frame), f"feedback:{shown}")]
     elif spec.source == "sql":
         frame, shown = _run_query(database_url, spec.query or "")
         _check_columns(frame, contract, shown)
@@ -102,6 +108,8 @@ def raw_records_path(contract: Contract, raw_dir: Path) -> Path:
         return raw_dir / f"query-{digest}.csv"
     if spec.source in ("csv", "parquet") and spec.path is not None:
         return raw_dir / spec.path.name
+    if spec.source == "feedback":
+        return raw_dir / FEEDBACK_FILE
     return raw_dir / RAW_FILE
 
 
@@ -118,6 +126,28 @@ def _check_columns(frame: pd.DataFrame, contract: Contract, where: str) -> None:
     labelled = contract.data.availability != "unlabelled"
     if labelled and contract.task.target not in frame.columns:
         raise RawDataError(f"{where}: no target column {contract.task.target!r}")
+
+
+def _labelled_feedback(contract: Contract, project_dir: Path | None) -> tuple[pd.DataFrame, str]:
+    """The served records users gave feedback on, labelled with what really happened."""
+    from ..app.feedback import FeedbackError, FeedbackStore, store_url
+    from ..config import Settings
+
+    settings = Settings(project_dir=project_dir or Path.cwd())
+    try:
+        store = FeedbackStore(store_url(settings), target=contract.task.target)
+        try:
+            frame = store.labelled_frame()
+        finally:
+            store.close()
+    except FeedbackError as error:
+        raise RawDataError(str(error)) from None
+    if frame.empty:
+        raise RawDataError(
+            f"{store.shown}: no prediction has feedback yet; serve the model and send "
+            "POST /feedback first"
+        )
+    return frame, store.shown
 
 
 def _run_query(database_url: SecretStr | None, query: str) -> tuple[pd.DataFrame, str]:

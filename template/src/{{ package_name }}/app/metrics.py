@@ -1,0 +1,81 @@
+"""Prometheus metrics of the service: requests, latency, what it predicts, which model answers."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+from ..config import Contract
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+SCORE_BUCKETS = tuple(step / 10 for step in range(1, 11))
+VALUE_BUCKETS = (0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1_000, 10_000, 100_000, 1_000_000)
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+
+class ServiceMetrics:
+    """The service's metrics in a registry of their own, so that two apps never share counts."""
+
+    def __init__(self, contract: Contract) -> None:
+        """Create the metrics the contract's task calls for."""
+        self.registry = CollectorRegistry()
+        self.task = contract.task.type
+        self.requests = Counter(
+            "http_requests",
+            "HTTP requests by method, route and status code.",
+            ["method", "path", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "http_request_duration_seconds",
+            "Time from request to the end of the answer, by method and route.",
+            ["method", "path"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.model_version = Gauge(
+            "model_version",
+            "Version of the model being served; 0 before one is loaded.",
+            registry=self.registry,
+        )
+        self.predicted = Counter(
+            "predictions",
+            "Predictions by predicted class (regression: counted without a class).",
+            ["label"],
+            registry=self.registry,
+        )
+        buckets = (
+            VALUE_BUCKETS
+            if self.task in ("regression", "multiclass_classification")
+            else (SCORE_BUCKETS)
+        )
+        self.scores = Histogram(
+            "prediction_score",
+            "Scores behind the predictions (regression: the predicted values).",
+            buckets=buckets,
+            registry=self.registry,
+        )
+
+    def observe_request(self, method: str, path: str, status: int, seconds: float) -> None:
+        """Count one answered request and its duration."""
+        self.requests.labels(method, path, str(status)).inc()
+        self.latency.labels(method, path).observe(seconds)
+
+    def observe_predictions(self, labels: Sequence[str], scores: Sequence[float]) -> None:
+        """Count predictions by class and record their scores."""
+        for label in labels:
+            self.predicted.labels(label).inc()
+        for score in scores:
+            self.scores.observe(score)
+
+    def render(self) -> bytes:
+        """The metrics in Prometheus' text format."""
+        return generate_latest(self.registry)
