@@ -52,6 +52,9 @@ EXPECTED_FILES = {
     "src/{pkg}/model/baseline.py",
     "src/{pkg}/model/evaluate.py",
     "src/{pkg}/model/registry.py",
+    "src/{pkg}/model/score.py",
+    "src/{pkg}/monitor/__init__.py",
+    "src/{pkg}/monitor/drift.py",
     "src/{pkg}/pipeline.py",
     "tests/__init__.py",
     "tests/conftest.py",
@@ -72,6 +75,8 @@ EXPECTED_FILES = {
     "tests/unit/test_evaluate.py",
     "tests/unit/test_explore.py",
     "tests/unit/test_label.py",
+    "tests/unit/test_monitor.py",
+    "tests/unit/test_score.py",
     "tests/unit/test_validate.py",
 }
 JINJA_LEFTOVER = re.compile(r"(?<!\$)\{\{|\{%|%\}|\{#|#\}")
