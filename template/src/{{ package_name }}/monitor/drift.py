@@ -9,9 +9,9 @@ past the contract's `data.drift_limit` is the signal to retrain.
 
 - report.md: the verdict, a table of every PSI against the limit, and drift.png (reference
   against window for the most drifted features and the predictions);
-- metrics.prom: the PSIs as the Prometheus gauge `model_drift_psi{feature="..."}` (the
-  predictions under `feature="prediction"`), with `model_drift_limit` and
-  `model_drift_window_rows`, in the text format a node-exporter textfile collector reads
+- metrics.prom: the PSIs as the Prometheus gauge `model_drift_psi{project="<slug>",
+  feature="..."}` (the predictions under `feature="prediction"`), with `model_drift_limit`
+  and `model_drift_window_rows`, in the text format a node-exporter textfile collector reads
   (point its `--collector.textfile.directory` at reports/monitor/); the alert rules fire on
   `model_drift_psi`.
 """
@@ -186,31 +186,40 @@ def write_report(
     """
     png = plot(report, predictions, reference, contract)
     write_atomic(out_dir / "drift.png", png)
-    write_atomic(out_dir / "metrics.prom", prometheus_text(report))
+    write_atomic(out_dir / "metrics.prom", prometheus_text(report, contract.project.slug))
     lines = _markdown(report, contract, since, until)
     return write_atomic(out_dir / "report.md", ("\n".join(lines) + "\n").encode("utf-8"))
 
 
-def prometheus_text(report: DriftReport) -> bytes:
-    """The PSIs as Prometheus gauges in the text format of a node-exporter textfile collector."""
+def prometheus_text(report: DriftReport, project: str) -> bytes:
+    """The PSIs as Prometheus gauges in the text format of a node-exporter textfile collector.
+
+    Every series carries `project` (the contract's project slug): series read from a textfile
+    are labelled with the node exporter's job, not the service's.
+    """
     registry = CollectorRegistry()
     drift = Gauge(
         "model_drift_psi",
         "Population stability index of served inputs (by feature) and predictions against "
         "the training reference",
-        ["feature"],
+        ["project", "feature"],
         registry=registry,
     )
     for name, value in report.features.items():
-        drift.labels(feature=name).set(value)
+        drift.labels(project=project, feature=name).set(value)
     if report.prediction is not None:
-        drift.labels(feature=PREDICTION).set(report.prediction)
-    Gauge("model_drift_limit", "The contract's PSI drift limit", registry=registry).set(
-        report.limit
+        drift.labels(project=project, feature=PREDICTION).set(report.prediction)
+    limit = Gauge(
+        "model_drift_limit", "The contract's PSI drift limit", ["project"], registry=registry
     )
-    Gauge(
-        "model_drift_window_rows", "Logged predictions in the monitored window", registry=registry
-    ).set(report.window_rows)
+    limit.labels(project=project).set(report.limit)
+    rows = Gauge(
+        "model_drift_window_rows",
+        "Logged predictions in the monitored window",
+        ["project"],
+        registry=registry,
+    )
+    rows.labels(project=project).set(report.window_rows)
     text: bytes = generate_latest(registry)
     return text
 
