@@ -208,26 +208,27 @@ def score(
     schema = _strict_schema(contract)
     rejects_file = rejects_path(output)
     state = _Run()
-    with replacing(rejects_file) as staged_rejects, replacing(output) as staged_output:
-        with staged_rejects.open("w", encoding="utf-8", newline="") as rejects:
-            rejects.write("row,column,problem\n")
-            scored = _scored_chunks(
-                chunks, model, contract, schema, source, strict, rejects, state, progress
-            )
-            try:
+    try:
+        with replacing(rejects_file) as staged_rejects, replacing(output) as staged_output:
+            with staged_rejects.open("w", encoding="utf-8", newline="") as rejects:
+                rejects.write("row,column,problem\n")
+                scored = _scored_chunks(
+                    chunks, model, contract, schema, source, strict, rejects, state, progress
+                )
                 if output.suffix == ".parquet":
                     _write_parquet(staged_output, scored)
                 else:
                     _write_csv(staged_output, scored)
-            except OSError as error:
-                raise ScoreError(f"{output}: cannot write it ({error.strerror})") from None
-        if state.rows == 0:
-            raise ScoreError(f"{source}: no rows to score")
-        if state.rejected == state.rows:
-            shown = "\n".join(state.first_rejects)
-            raise ScoreError(f"{source}: no row can be scored; the first problems:\n{shown}")
-    if not state.rejected:
-        rejects_file.unlink(missing_ok=True)
+            if state.rows == 0:
+                raise ScoreError(f"{source}: no rows to score")
+            if state.rejected == state.rows:
+                shown = "\n".join(state.first_rejects)
+                raise ScoreError(f"{source}: no row can be scored; the first problems:\n{shown}")
+        if not state.rejected:
+            rejects_file.unlink(missing_ok=True)
+    except OSError as error:
+        where = error.filename or output
+        raise ScoreError(f"{where}: cannot read or write it ({error.strerror})") from None
     return ScoreResult(
         output=output,
         scored=state.rows - state.rejected,
