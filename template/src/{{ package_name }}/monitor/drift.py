@@ -46,6 +46,10 @@ REFERENCE_COLOUR = "C0"
 WINDOW_COLOUR = "C3"
 
 
+class DriftError(ProjectError):
+    """The logged predictions and the reference have nothing to compare."""
+
+
 class TooFewPredictionsError(ProjectError):
     """The window holds too few logged predictions for the drift measures to mean anything."""
 
@@ -64,12 +68,16 @@ class DriftReport:
     model_versions: dict[int, int] = field(default_factory=dict)
 
     @property
+    def measured(self) -> dict[str, float]:
+        """Every PSI: the features', then the predictions' (as "prediction") when compared."""
+        if self.prediction is None:
+            return dict(self.features)
+        return {**self.features, PREDICTION: self.prediction}
+
+    @property
     def over_limit(self) -> dict[str, float]:
         """What drifted past the limit (features and "prediction"), the largest PSI first."""
-        measured = dict(self.features)
-        if self.prediction is not None:
-            measured[PREDICTION] = self.prediction
-        drifted = {name: value for name, value in measured.items() if value > self.limit}
+        drifted = {name: value for name, value in self.measured.items() if value > self.limit}
         return dict(sorted(drifted.items(), key=lambda item: -item[1]))
 
     @property
@@ -79,9 +87,7 @@ class DriftReport:
 
     def worst(self) -> tuple[str, float]:
         """The feature (or "prediction") with the highest PSI."""
-        measured = dict(self.features)
-        if self.prediction is not None:
-            measured[PREDICTION] = self.prediction
+        measured = self.measured
         name = max(measured, key=measured.__getitem__)
         return name, measured[name]
 
@@ -131,13 +137,20 @@ def monitor(
 
     Raises:
         TooFewPredictionsError: The window holds fewer than min_rows predictions.
+        DriftError: No feature of the window is comparable with the reference.
     """
     if len(predictions) < min_rows:
         raise TooFewPredictionsError(
             f"only {len(predictions)} logged predictions in the window; at least {min_rows} "
             "are needed to measure drift: widen the window (--since, --last)"
         )
-    features = feature_psi(predictions, reference, list(Record.model_fields))
+    logged = [name for name in Record.model_fields if name in predictions.columns]
+    features = feature_psi(predictions, reference, logged)
+    if not features:
+        raise DriftError(
+            "no feature of the logged predictions can be compared with the reference; "
+            f"they have the columns {list(predictions.columns)}"
+        )
     ordered = dict(sorted(features.items(), key=lambda item: -item[1]))
     column = prediction_column(contract)
     version = _reference_version(reference)
@@ -205,10 +218,8 @@ def prometheus_text(report: DriftReport, project: str) -> bytes:
         ["project", "feature"],
         registry=registry,
     )
-    for name, value in report.features.items():
+    for name, value in report.measured.items():
         drift.labels(project=project, feature=name).set(value)
-    if report.prediction is not None:
-        drift.labels(project=project, feature=PREDICTION).set(report.prediction)
     limit = Gauge(
         "model_drift_limit", "The contract's PSI drift limit", ["project"], registry=registry
     )
