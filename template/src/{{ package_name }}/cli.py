@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -467,3 +468,183 @@ def feedback_command() -> None:
             "collect them as labelled data with data.source: feedback in ml_contract.yaml",
             highlight=False,
         )
+
+
+@app.command("score")
+def score_command(
+    output: Annotated[
+        Path,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Where to write the records with prediction, score and model_version: a .csv "
+            "or .parquet file, replaced only when the run ends.",
+        ),
+    ],
+    source: Annotated[
+        Path | None,
+        typer.Argument(help="CSV or Parquet file of records to score.", show_default=False),
+    ] = None,
+    query: Annotated[
+        str | None,
+        typer.Option(help="SQL query to score instead of a file, on the settings' database_url."),
+    ] = None,
+    chunk_rows: Annotated[
+        int | None,
+        typer.Option(min=1, help="Rows read and scored at a time.", show_default="100000"),
+    ] = None,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict", help="Stop at the first bad row instead of listing it in a rejects file."
+        ),
+    ] = False,
+) -> None:
+    """Score a file or a query with the champion, in chunks; bad rows go to OUTPUT.rejects.csv."""
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        TaskProgressColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    from .model.registry import load_champion
+    from .model.score import DEFAULT_CHUNK_ROWS, Chunk, file_chunks, query_chunks, score
+
+    if (source is None) == (query is None):
+        raise typer.BadParameter("give either a file to score or --query, not both")
+    with _clear_errors():
+        settings = Settings()
+        contract = settings.load_contract()
+        if source is not None and source.resolve() == output.resolve():
+            raise ValueError(f"{output}: the output would overwrite the input; choose another")
+        model = load_champion(settings, contract)
+        rows = chunk_rows or DEFAULT_CHUNK_ROWS
+        if source is not None:
+            chunks, shown = file_chunks(source, rows), source.name
+        else:
+            chunks, shown = query_chunks(settings.database_url, query or "", rows), "the query"
+        columns = (
+            TextColumn("scoring"),
+            BarColumn(),
+            TaskProgressColumn(),
+            TextColumn("{task.fields[rows]:,} rows"),
+            TimeElapsedColumn(),
+        )
+        with Progress(*columns, console=console, transient=True) as progress:
+            task = progress.add_task("scoring", total=None, rows=0)
+
+            def advance(chunk: Chunk, rows_read: int) -> None:
+                progress.update(task, completed=chunk.done, total=chunk.total, rows=rows_read)
+
+            result = score(
+                chunks, model, contract, output, source=shown, strict=strict, progress=advance
+            )
+        console.print(result.summary(), highlight=False, soft_wrap=True)
+        for line in result.first_rejects:
+            console.print(f"[yellow]rejected[/] {line}", highlight=False, soft_wrap=True)
+
+
+MONITOR_EXIT_CODES = (
+    "Exit codes: 0 no drift; 1 drift past the contract's data.drift_limit (retrain); "
+    "3 too few logged predictions in the window to judge; 4 an error such as a missing "
+    "reference; 2 a usage error."
+)
+
+
+@app.command("monitor", epilog=MONITOR_EXIT_CODES)
+def monitor_command(
+    since: Annotated[
+        datetime | None,
+        typer.Option(help="Start of the window, UTC unless a zone is given.", show_default=False),
+    ] = None,
+    until: Annotated[
+        datetime | None,
+        typer.Option(help="End of the window (excluded), UTC.", show_default="now"),
+    ] = None,
+    last: Annotated[
+        str | None,
+        typer.Option(
+            help="The window as a length back from now: 30m, 24h, 7d. Not with --since.",
+            show_default="24h unless --since or --until is given",
+        ),
+    ] = None,
+    min_rows: Annotated[
+        int, typer.Option(min=1, help="Fewest logged predictions worth measuring.")
+    ] = 500,
+) -> None:
+    """Compare the logged predictions of a window with the training reference: PSI per feature.
+
+    Writes reports/monitor/report.md with a plot, and metrics.prom for Prometheus.
+    """
+    from .app.feedback import FeedbackStore, store_url
+    from .model.registry import load_champion
+    from .model.score import score_frame
+    from .monitor.drift import TooFewPredictionsError, monitor, write_report
+    from .pipeline import read_reference
+
+    if last is not None and since is not None:
+        raise typer.BadParameter("give --since or --last, not both")
+    window_end = _utc(until)
+    window_start = _utc(since)
+    if since is None and until is None:
+        window_start = datetime.now(UTC) - _duration(last or "24h")
+    elif last is not None:
+        window_start = (window_end or datetime.now(UTC)) - _duration(last)
+    try:
+        settings = Settings()
+        contract = settings.load_contract()
+        features = read_reference(settings.reference_file)
+        if features is None:
+            raise ValueError(f"{settings.reference_file}: no training reference; run the pipeline")
+        model = load_champion(settings, contract)
+        store = FeedbackStore(store_url(settings))
+        try:
+            window = store.predictions_frame(window_start, window_end)
+        finally:
+            store.close()
+        with console.status("measuring drift"):
+            reference = score_frame(features, model, contract)
+            report = monitor(window, reference, contract, min_rows=min_rows)
+            path = write_report(
+                report,
+                window,
+                reference,
+                contract,
+                settings.path(settings.reports_dir) / "monitor",
+                since=window_start,
+                until=window_end,
+            )
+    except TooFewPredictionsError as error:
+        console.print(f"[yellow]{error}[/]", highlight=False, soft_wrap=True)
+        raise typer.Exit(3) from None
+    except (ProjectError, ValueError) as error:
+        console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+        raise typer.Exit(4) from None
+    colour = "green" if report.within_limit else "bold red"
+    first, *details = report.summary()
+    console.print(f"[{colour}]{first}[/]", highlight=False, soft_wrap=True)
+    for line in details:
+        console.print(line, highlight=False, soft_wrap=True)
+    console.print(f"drift report: {path}", highlight=False, soft_wrap=True)
+    if not report.within_limit:
+        raise typer.Exit(1)
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    """A time given without a zone is UTC, as the prediction log stores it."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
+
+
+def _duration(text: str) -> timedelta:
+    """30m, 24h or 7d as a length of time."""
+    units = {"m": "minutes", "h": "hours", "d": "days"}
+    number, unit = text[:-1], text[-1:]
+    if unit not in units or not number.isdigit() or int(number) == 0:
+        raise typer.BadParameter(
+            f"{text!r} is not a length such as 30m, 24h or 7d", param_hint="--last"
+        )
+    return timedelta(**{units[unit]: int(number)})

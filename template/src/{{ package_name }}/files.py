@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -24,3 +26,26 @@ def write_atomic(path: Path, content: bytes) -> Path:
         Path(temporary).unlink(missing_ok=True)
         raise
     return path
+
+
+@contextmanager
+def replacing(path: Path) -> Iterator[Path]:
+    """A temporary file beside path, moved into place only when the block ends without error.
+
+    For output written piece by piece (too large to hold as bytes): write to the yielded path;
+    an exception or interrupt removes it and leaves path as it was.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    os.close(handle)
+    staged = Path(temporary)
+    try:
+        yield staged
+        with staged.open("rb+") as stream:
+            os.fsync(stream.fileno())
+        staged.chmod(mode)
+        staged.replace(path)
+    except BaseException:
+        staged.unlink(missing_ok=True)
+        raise

@@ -5,9 +5,12 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -17,6 +20,9 @@ from ..config import Contract
 from ..errors import RawDataError
 from ..files import write_atomic
 from . import demo
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
 
 RAW_FILE = "demo.csv"
 FEEDBACK_FILE = "feedback.csv"
@@ -146,7 +152,20 @@ def _labelled_feedback(contract: Contract, project_dir: Path | None) -> tuple[pd
 
 def _run_query(database_url: SecretStr | None, query: str) -> tuple[pd.DataFrame, str]:
     """Run the contract's query; errors name the database without its password."""
-    from sqlalchemy import create_engine, text
+    from sqlalchemy import text
+
+    with database(database_url) as (connection, shown):
+        return pd.read_sql_query(text(query), connection), shown
+
+
+@contextmanager
+def database(database_url: SecretStr | None) -> Iterator[tuple[Connection, str]]:
+    """A connection to the database and its URL as shown to people (without the password).
+
+    Errors while connecting or running queries in the block become one RawDataError line
+    naming the database; the password never appears in it.
+    """
+    from sqlalchemy import create_engine
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
@@ -164,7 +183,7 @@ def _run_query(database_url: SecretStr | None, query: str) -> tuple[pd.DataFrame
         raise RawDataError(f"{shown}: cannot use this database ({error})") from None
     try:
         with engine.connect() as connection:
-            return pd.read_sql_query(text(query), connection), shown
+            yield connection, shown
     except SQLAlchemyError as error:
         reason = str(getattr(error, "orig", None) or error).splitlines()[0]
         if url.password:

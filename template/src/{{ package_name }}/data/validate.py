@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -180,6 +180,41 @@ def schema_problems(schema: pa.DataFrameSchema, frame: pd.DataFrame) -> list[str
     except SchemaErrors as errors:
         return _describe_failures(errors.failure_cases)
     return []
+
+
+def row_problems(schema: pa.DataFrameSchema, frame: pd.DataFrame) -> dict[Hashable, dict[str, str]]:
+    """Every row of frame that breaks schema: index label -> column -> the rule it breaks.
+
+    Rules read as in schema_problems ("missing", "not a number", "outside [0, 130]"), never
+    the values. Problems of a whole column (a missing column) name no row and are left to
+    schema_problems.
+    """
+    problems, uncoercible = _row_failures(schema, frame)
+    if uncoercible:
+        # pandera skips a column's checks when a value in it is not a number: check the rest.
+        more, _ = _row_failures(schema, frame.drop(index=uncoercible))
+        for row, found in more.items():
+            problems.setdefault(row, {}).update(found)
+    return problems
+
+
+def _row_failures(
+    schema: pa.DataFrameSchema, frame: pd.DataFrame
+) -> tuple[dict[Hashable, dict[str, str]], list[Hashable]]:
+    """Problems by row and column, and the rows holding a value that is not a number."""
+    try:
+        schema.validate(frame.copy(deep=False), lazy=True, inplace=True)
+    except SchemaErrors as errors:
+        cases = errors.failure_cases.dropna(subset=["index"])
+    else:
+        return {}, []
+    coercion = cases["check"].astype(str).str.startswith("coerce_dtype")
+    # A value that is not a number is reported as such, not again for its range.
+    cases = pd.concat([cases[coercion], cases[~coercion]])
+    problems: dict[Hashable, dict[str, str]] = {}
+    for row, column, check in zip(cases["index"], cases["column"], cases["check"], strict=True):
+        problems.setdefault(row, {}).setdefault(str(column), _rule(str(check)))
+    return problems, list(pd.unique(cases.loc[coercion, "index"]))
 
 
 def _describe_failures(cases: pd.DataFrame) -> list[str]:
@@ -375,7 +410,7 @@ def validate(
         if rate > limit
     ]
     features = [name for name in columns if name != target]
-    drift = {} if reference is None else _drift(frame, reference, features)
+    drift = {} if reference is None else feature_psi(frame, reference, features)
     alerts += [
         f"drift: {name!r} PSI {value:.2f} > limit {contract.data.drift_limit:g}"
         for name, value in drift.items()
@@ -414,7 +449,9 @@ def _text_as_categories(frame: pd.DataFrame, schema: pa.DataFrameSchema) -> pd.D
     return frame.astype(dict.fromkeys(text, "category")) if text else frame
 
 
-def _drift(frame: pd.DataFrame, reference: pd.DataFrame, features: list[str]) -> dict[str, float]:
+def feature_psi(
+    frame: pd.DataFrame, reference: pd.DataFrame, features: Sequence[str]
+) -> dict[str, float]:
     """PSI of each feature both frames hold in comparable form.
 
     A feature whose type changed, or with no values on one side, is left to the schema and
