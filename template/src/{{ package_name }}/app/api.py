@@ -237,7 +237,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             )
         features = records_frame(records)
         decisions, scores = model.predict(features), model.score(features)
-        answers = describe(decisions, scores, contract, model.version)
+        threshold = getattr(model, "threshold", None)
+        answers = describe(decisions, scores, contract, model.version, threshold)
         ids = [str(uuid.uuid4()) for _ in answers]
         log.add(model.version, features, decisions.tolist(), scores.tolist(), ids)
         metrics.observe_predictions(
