@@ -69,6 +69,7 @@ EXPECTED_FILES = {
     "src/{pkg}/files.py",
     "src/{pkg}/model/__init__.py",
     "src/{pkg}/model/baseline.py",
+    "src/{pkg}/model/candidates.py",
     "src/{pkg}/model/card.py",
     "src/{pkg}/model/evaluate.py",
     "src/{pkg}/model/fairness.py",

@@ -1,5 +1,8 @@
 """Train: a few scikit-learn candidates for the contract's task, judged on validation data.
 
+The candidates and their settings are in candidates.py, which is yours to edit; this module
+is the machinery that searches, judges, saves and loads them.
+
 Every candidate is a Pipeline of the shared feature transformer and one estimator. A short,
 seeded search tries a handful of settings per kind of estimator; the best by the contract's
 primary metric on the validation split (ties: the lower expected cost) is the candidate.
@@ -18,13 +21,7 @@ from typing import Any, cast
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator
-from sklearn.ensemble import (
-    HistGradientBoostingClassifier,
-    HistGradientBoostingRegressor,
-    IsolationForest,
-)
-from sklearn.linear_model import LogisticRegression, QuantileRegressor
+from sklearn.ensemble import IsolationForest
 from sklearn.model_selection import ParameterSampler
 from sklearn.pipeline import Pipeline
 from skops import io as skops_io
@@ -34,17 +31,12 @@ from ..config import Contract
 from ..data.transform import build_transformer, features_frame
 from ..errors import ModelFileError, ProjectError
 from ..files import write_atomic
+from .candidates import CLASSIFIERS, OUTLIER_DETECTORS, TRUSTED_TYPES, Kind, regressors
 from .evaluate import SCORED_TASKS, choose_threshold, evaluate
 
 MODEL_FILE = "model.skops"
 METADATA_FILE = "candidate.json"
 FORMAT = 1
-# The only types a saved candidate may hold beyond what skops trusts already: the fitted trees of
-# the gradient boosting and isolation forest candidates. Anything else in a file is refused.
-TRUSTED_TYPES = (
-    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
-    "sklearn.tree._tree.Tree",
-)
 MIN_FIT_ROWS = 40
 MIN_VALIDATION_ROWS = 20
 VALIDATION_FRACTION = 0.2
@@ -187,64 +179,6 @@ class TrainResult:
     trials: list[Trial] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class _Kind:
-    """A kind of estimator and the settings the search picks from."""
-
-    name: str
-    build: Callable[[dict[str, Any], int], BaseEstimator]
-    grid: dict[str, list[Any]]
-
-
-def _logistic(params: dict[str, Any], seed: int) -> BaseEstimator:
-    return LogisticRegression(max_iter=2000, random_state=seed, **params)
-
-
-def _boosted_classifier(params: dict[str, Any], seed: int) -> BaseEstimator:
-    return HistGradientBoostingClassifier(early_stopping=False, random_state=seed, **params)
-
-
-BOOSTING_GRID: dict[str, list[Any]] = {
-    "learning_rate": [0.05, 0.1],
-    "max_iter": [100, 200],
-    "max_leaf_nodes": [7, 15],
-    "min_samples_leaf": [20, 50],
-}
-CLASSIFIERS = (
-    _Kind("logistic_regression", _logistic, {"C": [0.01, 0.1, 1.0, 10.0]}),
-    _Kind("gradient_boosting", _boosted_classifier, BOOSTING_GRID),
-)
-
-
-def _regressors(quantile: float) -> tuple[_Kind, ...]:
-    def linear(params: dict[str, Any], seed: int) -> BaseEstimator:
-        del seed  # the linear programme has one solution
-        return QuantileRegressor(quantile=quantile, solver="highs", **params)
-
-    def boosted(params: dict[str, Any], seed: int) -> BaseEstimator:
-        return HistGradientBoostingRegressor(
-            loss="quantile", quantile=quantile, early_stopping=False, random_state=seed, **params
-        )
-
-    return (
-        _Kind("linear_quantile", linear, {"alpha": [0.0, 0.001, 0.01]}),
-        _Kind("gradient_boosting_quantile", boosted, BOOSTING_GRID),
-    )
-
-
-def _isolation_forest(params: dict[str, Any], seed: int) -> BaseEstimator:
-    return IsolationForest(random_state=seed, **params)
-
-
-OUTLIER_DETECTORS = (
-    _Kind(
-        "isolation_forest",
-        _isolation_forest,
-        {"n_estimators": [100, 200], "max_samples": [256, 512], "max_features": [0.5, 1.0]},
-    ),
-)
-
-
 def split_validation(
     contract: Contract, train_frame: pd.DataFrame, seed: int
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -303,9 +237,9 @@ def train(
         _check_labels(contract, fit_frame, "training")
     _check_labels(contract, validation_frame, "validation")
     if unsupervised:
-        kinds: tuple[_Kind, ...] = OUTLIER_DETECTORS
+        kinds: tuple[Kind, ...] = OUTLIER_DETECTORS
     elif task == "regression":
-        kinds = _regressors(contract.decision.quantile or 0.5)
+        kinds = regressors(contract.decision.quantile or 0.5)
     else:
         kinds = CLASSIFIERS
     features = features_frame(fit_frame)
@@ -330,7 +264,7 @@ def train(
     return TrainResult(best=best, trials=trials)
 
 
-def _settings(kind: _Kind, seed: int) -> list[dict[str, Any]]:
+def _settings(kind: Kind, seed: int) -> list[dict[str, Any]]:
     combinations = math.prod(len(values) for values in kind.grid.values())
     sampler = ParameterSampler(
         kind.grid, n_iter=min(SETTINGS_PER_KIND, combinations), random_state=seed
@@ -349,7 +283,7 @@ def _describe(params: dict[str, Any]) -> str:
 
 def _try(
     contract: Contract,
-    kind: _Kind,
+    kind: Kind,
     params: dict[str, Any],
     seed: int,
     features: pd.DataFrame,
