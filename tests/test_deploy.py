@@ -1,4 +1,4 @@
-"""Deployment files follow the answers: canary steps, deployment kind, and names Kubernetes accepts."""
+"""Deployment files follow the answers: canary steps, deployment kind, names Kubernetes accepts."""
 
 from __future__ import annotations
 
