@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import shutil
 import statistics
 import subprocess
 import sys
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -110,3 +113,28 @@ def measuring_environment(scratch: Path, bytecode_cache: str) -> dict[str, str]:
         env.pop("PYTHONDONTWRITEBYTECODE", None)
         env["PYTHONPYCACHEPREFIX"] = str(scratch / "pycache")
     return env
+
+
+def uv() -> list[str]:
+    """The uv command of this environment."""
+    found = shutil.which("uv")
+    return [found] if found else [sys.executable, "-m", "uv"]
+
+
+def render(destination: Path, template: Path) -> Path:
+    """The default project from a checkout, uncommitted changes included, tasks skipped."""
+    import copier
+
+    # Copier prints the project's welcome message on stdout, which holds only the report here.
+    with warnings.catch_warnings(), contextlib.redirect_stdout(sys.stderr):
+        warnings.simplefilter("ignore", copier.errors.DirtyLocalWarning)
+        copier.run_copy(
+            str(template),
+            destination,
+            defaults=True,
+            unsafe=True,
+            vcs_ref="HEAD",
+            skip_tasks=True,
+            quiet=True,
+        )
+    return destination

@@ -22,10 +22,10 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import warnings
 from pathlib import Path
 
-from _table import measuring_environment
+from _table import measuring_environment, uv
+from _table import render as render_project
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TARGET_RATIO = 3.0
@@ -94,22 +94,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def uv() -> list[str]:
-    """The uv command of this environment."""
-    found = shutil.which("uv")
-    return [found] if found else [sys.executable, "-m", "uv"]
-
-
 def render(destination: Path) -> Path:
     """The default project, from this checkout including uncommitted changes."""
-    import copier
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", copier.errors.DirtyLocalWarning)
-        copier.run_copy(
-            str(REPO_ROOT), destination, defaults=True, unsafe=True, vcs_ref="HEAD", skip_tasks=True
-        )
-    return destination
+    return render_project(destination, REPO_ROOT)
 
 
 def in_project(project: Path, env: dict[str, str], code: str, *args: str) -> str:

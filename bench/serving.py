@@ -22,7 +22,6 @@ batch /predict is measured in rows per second with 1,000-record batches.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import shutil
@@ -35,10 +34,10 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-import warnings
 from pathlib import Path
 
-from _table import add_bytecode_option, load_average, measuring_environment, positive_int
+from _table import add_bytecode_option, load_average, measuring_environment, positive_int, uv
+from _table import render as render_project
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = "customer_churn"
@@ -175,23 +174,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def uv() -> list[str]:
-    """The uv command of this environment."""
-    found = shutil.which("uv")
-    return [found] if found else [sys.executable, "-m", "uv"]
-
-
 def render(destination: Path) -> Path:
     """The default project, from this checkout including uncommitted changes."""
-    import copier
-
-    # Copier prints the project's welcome message on stdout, which holds only the report here.
-    with warnings.catch_warnings(), contextlib.redirect_stdout(sys.stderr):
-        warnings.simplefilter("ignore", copier.errors.DirtyLocalWarning)
-        copier.run_copy(
-            str(REPO_ROOT), destination, defaults=True, unsafe=True, vcs_ref="HEAD", skip_tasks=True
-        )
-    return destination
+    return render_project(destination, REPO_ROOT)
 
 
 def free_port() -> int:
