@@ -50,6 +50,7 @@ def demo(session: nox.Session) -> None:
     command = [uv] if uv != sys.executable else [uv, "-m", "uv"]
     subprocess.run([*command, "run", "nox", "-s", "pipeline"], cwd=DEMO, env=env, check=True)
     session.log(f"evaluation report: {DEMO / 'reports' / 'evaluation.md'}")
+    session.log(f"model card: {DEMO / 'reports' / 'model_card.html'}")
     session.log(f"serve it with: cd {DEMO.relative_to(ROOT)} && uv run nox -s serve")
 
 
