@@ -24,7 +24,7 @@ from starlette.exceptions import HTTPException
 from ..config import Contract, Settings
 from ..data.transform import records_frame
 from ..errors import ProjectError
-from ..model.evaluate import Model
+from ..model.evaluate import Model, decide
 from ..model.registry import load_champion
 from .feedback import (
     FeedbackError,
@@ -236,7 +236,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 {"detail": f"at most {limit} records per request"}, status_code=TOO_LARGE
             )
         features = records_frame(records)
-        decisions, scores = model.predict(features), model.score(features)
+        decisions, scores = decide(model, features)
         threshold = getattr(model, "threshold", None)
         answers = describe(decisions, scores, contract, model.version, threshold)
         ids = [str(uuid.uuid4()) for _ in answers]

@@ -36,6 +36,15 @@ class Model(Protocol):
         ...
 
 
+def decide(model: Model, features: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Decisions and scores, in one pass when the model offers `decide`, else two calls."""
+    both = getattr(model, "decide", None)
+    if callable(both):
+        decisions, scores = both(features)
+        return np.asarray(decisions), np.asarray(scores)
+    return model.predict(features), model.score(features)
+
+
 Metric = Callable[[np.ndarray, np.ndarray, np.ndarray], float]
 
 METRICS: dict[str, Metric] = {

@@ -92,6 +92,28 @@ class Candidate:
             return np.asarray(probabilities.max(axis=1), dtype=float)
         return np.asarray(probabilities[:, 1], dtype=float)
 
+    def decide(self, features: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """Decisions and scores from one pass through the pipeline (what the API needs).
+
+        The feature transformer costs milliseconds per call whatever the row count, so a
+        service answering one record at a time should not run it twice.
+        """
+        features = features_frame(features)
+        estimator = self.pipeline[-1]
+        if isinstance(estimator, IsolationForest) or self.quantile is not None:
+            scores = self.score(features)
+            if self.threshold is None:
+                return scores, scores
+            return (scores >= self.threshold).astype(int), scores
+        probabilities = self.pipeline.predict_proba(features)
+        if self.classes is not None:
+            labels = np.asarray(estimator.classes_, dtype=object)
+            return labels[probabilities.argmax(axis=1)], probabilities.max(axis=1).astype(float)
+        scores = np.asarray(probabilities[:, 1], dtype=float)
+        if self.threshold is None:
+            return scores, scores
+        return (scores >= self.threshold).astype(int), scores
+
     def predict(self, features: pd.DataFrame) -> np.ndarray:
         """Decision per record: 0/1 at the threshold, a class label, or a value."""
         if self.threshold is not None:
