@@ -127,7 +127,9 @@ EXPECTED_FILES = {
     "tests/unit/test_train.py",
     "tests/unit/test_validate.py",
 }
-JINJA_LEFTOVER = re.compile(r"(?<!\$)\{\{|\{%|%\}|\{#|#\}")
+# A GitHub expression `${{ x }}` is fine; a bare "}}" (even a dict literal) is not, so that any
+# quick scan for leftover template markers in a generated project finds nothing.
+JINJA_LEFTOVER = re.compile(r"(?<!\$)\{\{|\{%|%\}|\{#|#\}|(?<! )\}\}")
 LONG_PACKAGE = "p" * 40
 
 MATRIX = [
