@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import io
 import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
 def write_atomic(path: Path, content: bytes) -> Path:
@@ -49,3 +54,10 @@ def replacing(path: Path) -> Iterator[Path]:
     except BaseException:
         staged.unlink(missing_ok=True)
         raise
+
+
+def png(figure: Figure) -> bytes:
+    """A matplotlib figure as PNG bytes, at the resolution it was made with."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi="figure")
+    return buffer.getvalue()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import itertools
 import math
 import re
@@ -22,7 +21,7 @@ from matplotlib.ticker import MaxNLocator, PercentFormatter
 from ..app.records import Record
 from ..config import Contract
 from ..errors import ProjectError
-from ..files import write_atomic
+from ..files import png, write_atomic
 
 REPORT_FILE = "report.md"
 DPI = 100
@@ -255,7 +254,7 @@ def explore(frame: pd.DataFrame, contract: Contract, out_dir: Path) -> Path:
     def draw(
         into: list[_Plot], stem: str, title: str, caption: str, make: Callable[[], Figure]
     ) -> None:
-        into.append(_Plot(names.png(stem), title, caption, _png(make())))
+        into.append(_Plot(names.png(stem), title, caption, png(make())))
 
     if has_target:
         draw(
@@ -318,12 +317,6 @@ def _new_figure(width: float = 6.4, height: float = 4.0) -> tuple[Figure, Axes]:
     axes.grid(axis="y", alpha=0.3)
     axes.set_axisbelow(True)
     return figure, axes
-
-
-def _png(figure: Figure) -> bytes:
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=DPI)
-    return buffer.getvalue()
 
 
 def _histogram_bins(values: np.ndarray, log: bool) -> int | list[float]:

@@ -8,7 +8,6 @@ and as HTML with every piece of text escaped.
 from __future__ import annotations
 
 import html
-import io
 import math
 import os
 from collections.abc import Sequence
@@ -23,7 +22,7 @@ from sklearn.metrics import confusion_matrix
 
 from ..config import Contract
 from ..data.transform import features_frame
-from ..files import write_atomic
+from ..files import png, write_atomic
 from .evaluate import SCORED_TASKS, Evaluation, Model, cost_curve
 
 DPI = 110
@@ -81,7 +80,7 @@ def write_evaluation_plots(
         figures["residuals"] = _residuals(
             np.asarray(y_true, dtype=float), predicted, target, contract.decision.quantile
         )
-    return [write_atomic(out_dir / f"{name}.png", _png(figure)) for name, figure in figures.items()]
+    return [write_atomic(out_dir / f"{name}.png", png(figure)) for name, figure in figures.items()]
 
 
 def _yes_no_names(contract: Contract) -> list[str]:
@@ -103,12 +102,6 @@ def _new_figure(
         one.spines[["top", "right"]].set_visible(False)
         one.set_axisbelow(True)
     return figure, axes
-
-
-def _png(figure: Figure) -> bytes:
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=DPI)
-    return buffer.getvalue()
 
 
 def _plain(text: str) -> str:

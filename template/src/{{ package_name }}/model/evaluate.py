@@ -45,6 +45,15 @@ def decide(model: Model, features: pd.DataFrame) -> tuple[np.ndarray, np.ndarray
     return model.predict(features), model.score(features)
 
 
+def task_labels(contract: Contract, target: pd.Series) -> np.ndarray:
+    """Target values as the task's metrics compare them: class names, 0/1, or numbers."""
+    if contract.task.type == "multiclass_classification":
+        return np.asarray(target.astype(str), dtype=object)
+    if contract.task.type == "regression":
+        return np.asarray(target, dtype=float)
+    return np.asarray(target, dtype=int)
+
+
 Metric = Callable[[np.ndarray, np.ndarray, np.ndarray], float]
 
 METRICS: dict[str, Metric] = {
@@ -213,9 +222,7 @@ def evaluate(model: Model, frame: pd.DataFrame, contract: Contract) -> Evaluatio
     if frame.empty:
         raise ValueError("the evaluation data has no rows")
     features = features_frame(frame)
-    y_true = frame[target].to_numpy()
-    if contract.task.type == "multiclass_classification":
-        y_true = y_true.astype(str).astype(object)
+    y_true = task_labels(contract, frame[target])
     y_pred = model.predict(features)
     score = model.score(features)
     values = {

@@ -10,7 +10,6 @@ are large enough to judge fails the gate: the model cannot be shown to be fair o
 
 from __future__ import annotations
 
-import io
 import math
 import re
 import warnings
@@ -32,8 +31,8 @@ from matplotlib.patches import Patch
 from ..config import Contract
 from ..data.transform import features_frame
 from ..errors import ProjectError
-from ..files import write_atomic
-from .evaluate import METRICS, SCORED_TASKS, Model
+from ..files import png, write_atomic
+from .evaluate import METRICS, SCORED_TASKS, Model, task_labels
 
 MIN_GROUP_ROWS = 30
 # A numeric sensitive column with more distinct values than this is cut into quartile bands.
@@ -142,11 +141,7 @@ def assess(model: Model, frame: pd.DataFrame, contract: Contract) -> FairnessRep
     if frame.empty:
         raise FairnessError("the fairness data has no rows")
     features = features_frame(frame)
-    y_true = frame[target].to_numpy()
-    if contract.task.type == "multiclass_classification":
-        y_true = y_true.astype(str).astype(object)
-    elif contract.task.type in SCORED_TASKS:
-        y_true = y_true.astype(int)
+    y_true = task_labels(contract, frame[target])
     predictions = model.predict(features)
     scores = model.score(features)
     rates = gated_rates(contract)
@@ -242,10 +237,8 @@ def plot_groups(report: FairnessReport, out_dir: Path) -> list[Path]:
     paths = []
     for feature, groups in report.groups.items():
         figure = _plot_feature(report, feature, groups)
-        buffer = io.BytesIO()
-        figure.savefig(buffer, format="png", dpi=DPI)
         name = re.sub(r"[^A-Za-z0-9_-]", "_", feature)
-        paths.append(write_atomic(out_dir / f"fairness_{name}.png", buffer.getvalue()))
+        paths.append(write_atomic(out_dir / f"fairness_{name}.png", png(figure)))
     return paths
 
 

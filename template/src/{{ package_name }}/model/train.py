@@ -32,7 +32,7 @@ from ..data.transform import build_transformer, features_frame
 from ..errors import ModelFileError, ProjectError
 from ..files import write_atomic
 from .candidates import CLASSIFIERS, OUTLIER_DETECTORS, TRUSTED_TYPES, Kind, regressors
-from .evaluate import SCORED_TASKS, choose_threshold, evaluate
+from .evaluate import SCORED_TASKS, choose_threshold, evaluate, task_labels
 
 MODEL_FILE = "model.skops"
 METADATA_FILE = "candidate.json"
@@ -265,7 +265,7 @@ def train(
     else:
         kinds = CLASSIFIERS
     features = features_frame(fit_frame)
-    labels = None if unsupervised else _labels(contract, fit_frame[target])
+    labels = None if unsupervised else task_labels(contract, fit_frame[target])
     trials: list[Trial] = []
     ranked: list[tuple[tuple[float, float], Candidate]] = []
     for kind in kinds:
@@ -341,14 +341,6 @@ def _rank(contract: Contract, trial: Trial) -> tuple[float, float]:
 
 def _has_labels(frame: pd.DataFrame, target: str) -> bool:
     return target in frame.columns and bool(frame[target].notna().any())
-
-
-def _labels(contract: Contract, target: pd.Series) -> np.ndarray:
-    if contract.task.type == "multiclass_classification":
-        return np.asarray(target.astype(str), dtype=object)
-    if contract.task.type == "regression":
-        return np.asarray(target, dtype=float)
-    return np.asarray(target, dtype=int)
 
 
 def _check_rows(frame: pd.DataFrame, least: int, part: str) -> None:

@@ -18,7 +18,6 @@ past the contract's `data.drift_limit` is the signal to retrain.
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -33,7 +32,7 @@ from ..app.records import Record
 from ..config import Contract
 from ..data.validate import feature_psi, psi
 from ..errors import ProjectError
-from ..files import write_atomic
+from ..files import png, write_atomic
 
 # Below this many logged predictions the PSI of 10 bins is too noisy to act on: its expected
 # value on unchanged data is about (bins - 1) / rows, 0.018 at 500 rows.
@@ -301,9 +300,7 @@ def plot(
         ncols=2,
         frameon=False,
     )
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=DPI)
-    return buffer.getvalue()
+    return png(figure)
 
 
 def _compare(axes: Axes, reference: pd.Series, window: pd.Series) -> None:
