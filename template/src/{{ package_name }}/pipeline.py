@@ -29,7 +29,6 @@ import numpy as np
 import pandas as pd
 
 from .config import Contract, Settings
-from .data import demo
 from .data.collect import (
     MANIFEST_FILE,
     Splits,
@@ -41,7 +40,7 @@ from .data.collect import (
 )
 from .data.curate import CurationReport, curate
 from .data.explore import explore
-from .data.transform import features_frame
+from .data.transform import features_frame, input_names
 from .data.validate import ValidationReport, validate
 from .files import write_atomic
 from .model.baseline import Baseline
@@ -140,7 +139,7 @@ def lineage(settings: Settings) -> dict[str, str]:
 
 def write_reference(settings: Settings, splits: Splits) -> Path:
     """Keep the champion's training features: what validate and monitor measure drift against."""
-    reference = splits.train[demo.FEATURES].to_csv(index=False).encode("utf-8")
+    reference = splits.train[input_names()].to_csv(index=False).encode("utf-8")
     return write_atomic(settings.reference_file, reference)
 
 

@@ -26,8 +26,8 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, SQLAlchemyError
 
 from ..config import Contract, Settings
+from ..data.transform import input_names
 from ..errors import ProjectError
-from .records import Record
 
 METADATA = sa.MetaData()
 PREDICTIONS = sa.Table(
@@ -261,7 +261,7 @@ class FeedbackStore:
                 rows = connection.execute(query).mappings().all()
         except SQLAlchemyError as error:
             raise self._error("cannot read predictions", error) from None
-        names = list(Record.model_fields)
+        names = input_names()
         frame = pd.DataFrame(
             [
                 [*(row[column] for column in PREDICTION_COLUMNS)]
@@ -289,7 +289,7 @@ class FeedbackStore:
         except SQLAlchemyError as error:
             raise self._error("cannot read feedback", error) from None
         latest = {row.prediction_id: (row.features, row.outcome) for row in rows}
-        names = list(Record.model_fields)
+        names = input_names()
         return pd.DataFrame(
             [
                 [features.get(name) for name in names] + [outcome]

@@ -25,10 +25,10 @@ class Strict(BaseModel):
         if not isinstance(data, dict):
             return data
         whole = {
-            name: int(value)
+            key: int(value)
             for name, field in cls.model_fields.items()
-            if field.annotation is int
-            and isinstance(value := data.get(name), float)
+            if field.annotation in (int, int | None)
+            and isinstance(value := data.get(key := field.alias or name), float)
             and value.is_integer()
         }
         return {**data, **whole} if whole else data

@@ -19,7 +19,7 @@ from pydantic import SecretStr
 from ..config import Contract
 from ..errors import RawDataError
 from ..files import write_atomic
-from . import demo
+from .columns import SCHEMA_FILE, load, missing_columns, synthetic, value_text
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
@@ -70,12 +70,12 @@ def collect(
     raw_dir.mkdir(parents=True, exist_ok=True)
     spec = contract.data
     if spec.source == "demo":
-        frame = demo.generate(contract, rows, seed)
+        frame = synthetic_rows(contract, rows, seed)
         outputs = {RAW_FILE: frame}
         if spec.availability == "unlabelled":
             outputs[RAW_FILE] = frame.drop(columns=[contract.task.target])
             sample_rows = min(LABELLED_SAMPLE_ROWS, max(rows // 5, 1))
-            outputs[LABELLED_SAMPLE_FILE] = demo.generate(contract, sample_rows, seed + 1)
+            outputs[LABELLED_SAMPLE_FILE] = synthetic_rows(contract, sample_rows, seed + 1)
         written = [
             _write_immutable(raw_dir / name, _csv_bytes(table), len(table), "demo")
             for name, table in outputs.items()
@@ -100,6 +100,11 @@ def collect(
     return written
 
 
+def synthetic_rows(contract: Contract, rows: int, seed: int) -> pd.DataFrame:
+    """Seeded synthetic records drawn from the feature schema, labelled: the demo source."""
+    return synthetic(load(), rows, seed, task=contract.task.type)
+
+
 def raw_records_path(contract: Contract, raw_dir: Path) -> Path:
     """Where the raw records of the contract's source land."""
     spec = contract.data
@@ -118,11 +123,9 @@ def _csv_bytes(frame: pd.DataFrame) -> bytes:
 
 
 def _check_columns(frame: pd.DataFrame, contract: Contract, where: str) -> None:
-    missing = [column for column in demo.FEATURES if column not in frame.columns]
+    missing = [column.name for column in load().inputs if column.name not in frame.columns]
     if missing:
-        raise RawDataError(
-            f"{where}: missing feature columns {missing}; it has {list(frame.columns)}"
-        )
+        raise RawDataError(f"{where}: {missing_columns(missing, where)}")
     labelled = contract.data.availability != "unlabelled"
     if labelled and contract.task.target not in frame.columns:
         raise RawDataError(f"{where}: no target column {contract.task.target!r}")
@@ -281,12 +284,64 @@ def read_records(contract: Contract, raw_dir: Path) -> pd.DataFrame:
     path = raw_records_path(contract, raw_dir)
     records = read_raw(path, _label_columns(contract))
     _check_columns(records, contract, str(path))
-    return records
+    return encode_target(records, contract, str(path))
+
+
+def encode_target(frame: pd.DataFrame, contract: Contract, where: str) -> pd.DataFrame:
+    """The target as the models use it: 0/1 for yes/no tasks, class text, or numbers.
+
+    The feature schema's target values are the data's own (0/1, true/false, yes/no or any two
+    strings); a value it does not list is one error line naming the value's row.
+    """
+    target = contract.task.target
+    if target not in frame.columns:
+        return frame
+    task = contract.task.type
+    if task == "regression":
+        numbers = pd.to_numeric(frame[target], errors="coerce")
+        bad = numbers.isna() & frame[target].notna()
+        if bad.any():
+            row = int(np.flatnonzero(bad.to_numpy())[0]) + 2
+            raise RawDataError(f"{where}: line {row}: target {target!r} is not a number")
+        return frame.assign(**{target: numbers})
+    labels = frame[target].map(lambda value: None if pd.isna(value) else value_text(value))
+    values = [value_text(value) for value in load().target.values]
+    if task == "multiclass_classification":
+        known = values or list(contract.task.classes or [])
+        return _known_labels(frame.assign(**{target: labels}), target, known, where)
+    # Yes/no values match however the file spells them: 1, 1.0, true, True.
+    negative, positive = [_yes_no_key(value) for value in values[-2:]] or ["0", "1"]
+    keys = labels.map(lambda value: value if value is None else _yes_no_key(value))
+    frame = _known_labels(frame.assign(**{target: keys}), target, [negative, positive], where)
+    encoded = frame[target].map({negative: 0, positive: 1})
+    return frame.assign(**{target: encoded})
+
+
+def _yes_no_key(value: str) -> str:
+    text = value.strip().lower()
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    return str(int(number)) if number.is_integer() else text
+
+
+def _known_labels(frame: pd.DataFrame, target: str, known: list[str], where: str) -> pd.DataFrame:
+    unknown = frame[target].notna() & ~frame[target].isin(known)
+    if unknown.any():
+        row = int(np.flatnonzero(unknown.to_numpy())[0])
+        value = str(frame[target].iloc[row])[:40]
+        package = __name__.split(".")[0]
+        raise RawDataError(
+            f"{where}: line {row + 2}: target {target!r} has {value!r}, which is not one of "
+            f"the target values {known[:10]} in {SCHEMA_FILE.format(package=package)}"
+        )
+    return frame
 
 
 def _label_columns(contract: Contract) -> tuple[str, ...]:
-    multiclass = contract.task.type == "multiclass_classification"
-    return (contract.task.target,) if multiclass else ()
+    classified = contract.task.type != "regression"
+    return (contract.task.target,) if classified else ()
 
 
 def split_records(contract: Contract, records: pd.DataFrame, raw_dir: Path) -> Splits:
@@ -296,7 +351,8 @@ def split_records(contract: Contract, records: pd.DataFrame, raw_dir: Path) -> S
     unlabelled data is all used for calibration and the hand-labelled sample for evaluation.
     """
     if contract.data.availability == "unlabelled":
-        sample = read_raw(raw_dir / LABELLED_SAMPLE_FILE, _label_columns(contract))
+        path = raw_dir / LABELLED_SAMPLE_FILE
+        sample = encode_target(read_raw(path, _label_columns(contract)), contract, str(path))
         return Splits(train=records, test=sample)
     order = np.random.default_rng(contract.data.seed).permutation(len(records))
     test_rows = max(1, round(len(records) * contract.data.test_fraction))

@@ -18,10 +18,10 @@ from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator, PercentFormatter
 
-from ..app.records import Record
 from ..config import Contract
 from ..errors import ProjectError
 from ..files import png, write_atomic
+from .columns import load
 
 REPORT_FILE = "report.md"
 DPI = 100
@@ -58,13 +58,13 @@ class _Groups:
 
 
 def axis_label(column: str) -> str:
-    """A column's name on an axis: its description in the Record schema, else its name in words.
+    """A column's name on an axis: its description in the feature schema, else its name in words.
 
     Dollar signs are escaped, so that matplotlib never reads a column name as math.
     """
-    field = Record.model_fields.get(column)
-    if field is not None and field.description:
-        return _plain(field.description)
+    described = {known.name: known.description for known in load().columns}
+    if described.get(column):
+        return _plain(described[column])
     return _plain(column.replace("_", " ").strip().capitalize() or column)
 
 

@@ -26,10 +26,10 @@ import pandas as pd
 import pandera.pandas as pa
 from pydantic import SecretStr
 
-from ..app.records import Record
 from ..config import Contract
 from ..data.collect import database
-from ..data.transform import features_frame
+from ..data.columns import load, missing_columns
+from ..data.transform import features_frame, input_names
 from ..data.validate import build_schema, row_problems
 from ..errors import ProjectError
 from ..files import replacing
@@ -251,9 +251,10 @@ class _Run:
 
 
 def _strict_schema(contract: Contract) -> pa.DataFrameSchema:
-    """The data schema with every feature required: the API cannot score a missing value."""
+    """The data schema with every input the feature schema requires held to it."""
     schema = build_schema(contract, labelled=False)
-    return schema.update_columns({name: {"nullable": False} for name in Record.model_fields})
+    nullable = {column.name: {"nullable": column.nullable} for column in load().inputs}
+    return schema.update_columns(nullable)
 
 
 def _scored_chunks(
@@ -298,11 +299,9 @@ def _scored_chunks(
 
 
 def _check_columns(frame: pd.DataFrame, source: str) -> None:
-    missing = [name for name in Record.model_fields if name not in frame.columns]
+    missing = [name for name in input_names() if name not in frame.columns]
     if missing:
-        raise ScoreError(
-            f"{source}: missing feature columns {missing}; it has {list(frame.columns)}"
-        )
+        raise ScoreError(f"{source}: {missing_columns(missing, source)}")
 
 
 def _write_rejects(

@@ -28,8 +28,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
 
-from ..app.records import Record
 from ..config import Contract
+from ..data.transform import input_names
 from ..data.validate import feature_psi, psi
 from ..errors import ProjectError
 from ..files import png, write_atomic
@@ -123,7 +123,7 @@ def monitor(
 
     Args:
         predictions: Logged predictions of the window, as `FeedbackStore.predictions_frame`
-            gives them: model_version, prediction, score and every Record feature.
+            gives them: model_version, prediction, score and every input column.
         reference: The champion's training features, scored by the champion (as
             `model.score.score_frame` does), so that it also holds its predictions.
         contract: The planning contract; data.drift_limit is the limit.
@@ -143,7 +143,7 @@ def monitor(
             f"only {len(predictions)} logged predictions in the window; at least {min_rows} "
             "are needed to measure drift: widen the window (--since, --last)"
         )
-    logged = [name for name in Record.model_fields if name in predictions.columns]
+    logged = [name for name in input_names() if name in predictions.columns]
     features = feature_psi(predictions, reference, logged)
     if not features:
         raise DriftError(
