@@ -42,12 +42,13 @@ from .data.curate import CurationReport, curate
 from .data.explore import explore
 from .data.transform import features_frame, input_names
 from .data.validate import ValidationReport, validate
+from .errors import ModelFileError
 from .files import write_atomic
 from .model.baseline import Baseline
 from .model.card import write_evaluation_plots, write_model_card
 from .model.evaluate import Evaluation, Model, evaluate, write_report
 from .model.fairness import FairnessReport, assess, markdown, plot_groups
-from .model.gate import Verdict, challenger_verdict, promotion_verdict
+from .model.gate import Verdict, challenger_verdict, deciding_gate, promotion_verdict
 from .model.registry import CHALLENGER, CHAMPION, Registry, StaleModelError, git_commit
 from .model.train import Candidate, split_validation, train
 
@@ -214,6 +215,10 @@ def judge(
     incumbent = None if champion is None else evaluate(champion, test, contract)
     step("measure fairness")
     fairness = assess(candidate, test, contract)
+    verdict = challenger_verdict(judged, against, fairness)
+    final = verdict
+    if verdict.passed and incumbent is not None:
+        final = promotion_verdict(judged, incumbent)
     reports = settings.path(settings.reports_dir)
     report = write_report(judged, contract, reports)
     step("draw plots and write the model card")
@@ -228,8 +233,8 @@ def judge(
         figures=figures,
         data_lines=data_lines or [f"{len(splits.train)} training and {len(test)} test records."],
         out_dir=reports,
+        decided_by=deciding_gate(final),
     )
-    verdict = challenger_verdict(judged, against, fairness)
     return Judgement(judged, against, incumbent, fairness, verdict, report, card)
 
 
@@ -242,6 +247,26 @@ def decides_alike(first: Model, second: Model, frame: pd.DataFrame) -> bool:
         np.array_equal(first.score(features), second.score(features))
         and np.array_equal(first.predict(features), second.predict(features))
     )
+
+
+def registered_twin(
+    registry: Registry, candidate: Model, champion: Model, frame: pd.DataFrame
+) -> int | None:
+    """A registered version that decides exactly as the candidate: the champion or the newest.
+
+    The newest version is the candidate of the last run when the gates refused it: training
+    the same data with the same seed again must not register the same model a second time.
+    """
+    if decides_alike(candidate, champion, frame):
+        return champion.version
+    newest = registry.latest_version()
+    if newest is None or newest == champion.version:
+        return None
+    try:
+        latest = registry.load_version(newest)
+    except ModelFileError:
+        return None  # an unreadable or stale version is no twin: register the candidate
+    return newest if decides_alike(candidate, latest, frame) else None
 
 
 def release(
@@ -354,10 +379,11 @@ def run_pipeline(
             settings, contract, candidate, baseline, champion, splits, step, data_lines
         )
         evaluation, report = judgement.baseline, judgement.report
-        if decides_alike(candidate, champion, splits.test):
+        twin = registered_twin(registry, candidate, champion, splits.test)
+        if twin is not None:
             notes.append(
-                f"the candidate decides exactly as the champion (version {champion.version}) "
-                "on every test record: nothing new to register"
+                f"the candidate decides exactly as version {twin} on every test record: "
+                "nothing new to register"
             )
         else:
             version, promotion = release(settings, registry, candidate, judgement, splits, step)

@@ -231,6 +231,7 @@ def write_model_card(
     figures: list[Path],
     data_lines: list[str],
     out_dir: Path,
+    decided_by: str | None = None,
 ) -> tuple[Path, Path]:
     """Write the model card as reports/model_card.md and model_card.html.
 
@@ -243,12 +244,14 @@ def write_model_card(
         figures: Figure files to show; linked relative to out_dir.
         data_lines: Markdown lines saying where the data came from and how it was split.
         out_dir: Where the card is written (the reports directory).
+        decided_by: Which gate decided whether the candidate is promoted, in words.
 
     Returns:
         The Markdown and the HTML card.
     """
     relative = [Path(os.path.relpath(figure, out_dir)).as_posix() for figure in figures]
-    blocks = _card(contract, candidate, baseline, champion, fairness_lines, relative, data_lines)
+    compared = _Compared(candidate, baseline, champion, decided_by)
+    blocks = _card(contract, compared, fairness_lines, relative, data_lines)
     markdown = _markdown(blocks)
     page = _html(blocks, f"Model card: {contract.project.name}")
     return (
@@ -257,15 +260,24 @@ def write_model_card(
     )
 
 
+@dataclass(frozen=True)
+class _Compared:
+    """The models the card compares, and the gate that decided between them."""
+
+    candidate: Evaluation
+    baseline: Evaluation
+    champion: Evaluation | None
+    decided_by: str | None
+
+
 def _card(
     contract: Contract,
-    candidate: Evaluation,
-    baseline: Evaluation,
-    champion: Evaluation | None,
+    models: _Compared,
     fairness_lines: list[str],
     figures: list[str],
     data_lines: list[str],
 ) -> list[_Block]:
+    candidate, baseline, champion = models.candidate, models.baseline, models.champion
     compared = [("candidate", candidate), ("baseline", baseline)]
     if champion is not None:
         compared.append(("champion", champion))
@@ -279,7 +291,7 @@ def _card(
         _Block("markdown", items=tuple(data_lines or ["No description of the data was given."])),
         _Block("h2", "Candidate, baseline and champion"),
         _Block("table", rows=tuple(_comparison(compared))),
-        _Block("list", items=tuple(_verdicts(candidate, baseline, champion))),
+        _Block("list", items=tuple(_verdicts(models))),
         _Block("h2", "Fairness"),
         _Block(
             "markdown",
@@ -386,10 +398,11 @@ def _better(first: Evaluation, second: Evaluation) -> bool:
     return first.value < second.value
 
 
-def _verdicts(
-    candidate: Evaluation, baseline: Evaluation, champion: Evaluation | None
-) -> list[str]:
+def _verdicts(models: _Compared) -> list[str]:
+    candidate, baseline, champion = models.candidate, models.baseline, models.champion
     lines = [f"Candidate: {candidate.gate_summary()}."]
+    if models.decided_by:
+        lines.append(f"Decided by: {models.decided_by}.")
     against = [("baseline", baseline)] + ([("champion", champion)] if champion else [])
     for role, other in against:
         metric = "beats" if _better(candidate, other) else "does not beat"

@@ -3,10 +3,14 @@
 A candidate becomes **challenger** when all of these hold on the same test data:
 
 - its primary metric meets the contract's gate (`metrics.gate`, in the metric's direction);
-- it **beats** the baseline;
+- it **beats** the baseline and does not raise the **expected cost** per record;
 - the fairness report passes (the fairness metric is within `fairness.tolerance`).
 
-A challenger becomes **champion** when it still meets the gate and **beats** the champion.
+A challenger becomes **champion** when it still meets the gate, **beats** the champion and does
+not raise the expected cost against it. The expected cost is the contract's: each model's
+decisions at its own chosen threshold weighed with the costs of a false positive and a false
+negative, or, for regression, the pinball loss at the contract's quantile times the costs. A
+better metric bought with a higher cost is refused: the costs the business named decide.
 
 "Beats" means: the primary metric is strictly better in its direction (higher when
 `greater_is_better`, else lower), compared on the same number of test rows. A tie does not
@@ -25,6 +29,9 @@ from dataclasses import dataclass
 
 from .evaluate import Evaluation
 from .fairness import FairnessReport
+
+# Expected costs this close (relative) count as equal: float sums of the same decisions differ.
+COST_TOLERANCE = 1e-9
 
 
 @dataclass(frozen=True)
@@ -91,6 +98,25 @@ def _beat_reason(challenger: Evaluation, incumbent: Evaluation, name: str) -> st
     )
 
 
+def _cost_reason(challenger: Evaluation, incumbent: Evaluation, name: str) -> str | None:
+    ours, theirs = challenger.expected_cost, incumbent.expected_cost
+    if challenger.rows != incumbent.rows or math.isnan(ours) or math.isnan(theirs):
+        return None  # the metric's own check already says why they cannot be compared
+    if ours <= theirs + COST_TOLERANCE * max(abs(theirs), 1.0):
+        return None
+    return (
+        f"expected cost {_number(ours)} per record is above the {name}'s {_number(theirs)} "
+        f"(higher by {_margin(ours - theirs)})"
+    )
+
+
+def deciding_gate(verdict: Verdict) -> str:
+    """Which check decided: the first one that refused, or that all of them passed."""
+    if verdict.passed:
+        return "every gate passed: metric gate, beating the incumbent, expected cost, fairness"
+    return verdict.reasons[0]
+
+
 def _verdict(reasons: list[str | None]) -> Verdict:
     misses = [reason for reason in reasons if reason]
     return Verdict(passed=not misses, reasons=misses)
@@ -104,14 +130,19 @@ def challenger_verdict(
         [
             _gate_reason(candidate, "candidate"),
             _beat_reason(candidate, baseline, "baseline"),
+            _cost_reason(candidate, baseline, "baseline"),
             None if fairness.passes else fairness.summary(),
         ]
     )
 
 
 def promotion_verdict(challenger: Evaluation, champion: Evaluation) -> Verdict:
-    """May the challenger become champion: it meets the gate and beats the champion."""
+    """May the challenger become champion: meets the gate, beats the champion, costs no more."""
     name = f"champion (version {champion.model_version})"
     return _verdict(
-        [_gate_reason(challenger, "challenger"), _beat_reason(challenger, champion, name)]
+        [
+            _gate_reason(challenger, "challenger"),
+            _beat_reason(challenger, champion, name),
+            _cost_reason(challenger, champion, name),
+        ]
     )

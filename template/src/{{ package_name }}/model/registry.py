@@ -429,6 +429,22 @@ class Registry:
                     return None
                 raise
 
+    def latest_version(self) -> int | None:
+        """The newest registered version, with or without an alias; None before the first."""
+        if not self.exists():
+            return None
+        with self._calls(f"list the versions of {self.name!r}") as client:
+            versions = client.search_model_versions(f"name = '{self.name}'")
+        return max((int(found.version) for found in versions), default=None)
+
+    def load_version(self, version: int) -> Model:
+        """One registered version, its files checked against the recorded hash (see load)."""
+        with self._calls(f"read version {version} of {self.name!r}") as client:
+            found = client.get_model_version(self.name, str(version))
+        with tempfile.TemporaryDirectory(prefix="model-") as scratch:
+            folder = self._download(found, Path(scratch))
+            return self._rebuild(found, folder)
+
     def _version(self, alias: str) -> ModelVersion:
         found = self._by_alias(alias)
         if found is None:
