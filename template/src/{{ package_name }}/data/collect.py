@@ -347,19 +347,25 @@ def _label_columns(contract: Contract) -> tuple[str, ...]:
 def split_records(contract: Contract, records: pd.DataFrame, raw_dir: Path) -> Splits:
     """Split records into the part the baseline learns from and the part it is judged on.
 
-    Labelled (and demo) data is split at random with the contract's seed and test fraction;
+    Labelled (and demo) data is split at random with the contract's seed and test fraction,
+    every copy of a repeated row on the same side;
     unlabelled data is all used for calibration and the hand-labelled sample for evaluation.
     """
     if contract.data.availability == "unlabelled":
         path = raw_dir / LABELLED_SAMPLE_FILE
         sample = encode_target(read_raw(path, _label_columns(contract)), contract, str(path))
         return Splits(train=records, test=sample)
-    order = np.random.default_rng(contract.data.seed).permutation(len(records))
+    # Copies of one row form one group and land on one side: a test row the model was
+    # trained on would flatter it.
+    keys = pd.util.hash_pandas_object(records, index=False).to_numpy()
+    _, group, sizes = np.unique(keys, return_inverse=True, return_counts=True)
+    order = np.random.default_rng(contract.data.seed).permutation(len(sizes))
     test_rows = max(1, round(len(records) * contract.data.test_fraction))
-    test, train = order[:test_rows], order[test_rows:]
+    test_groups = order[: int(np.searchsorted(np.cumsum(sizes[order]), test_rows)) + 1]
+    in_test = np.isin(group, test_groups)
     return Splits(
-        train=records.iloc[train].reset_index(drop=True),
-        test=records.iloc[test].reset_index(drop=True),
+        train=records[~in_test].reset_index(drop=True),
+        test=records[in_test].reset_index(drop=True),
     )
 
 

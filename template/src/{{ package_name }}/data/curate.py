@@ -41,6 +41,7 @@ class CurationReport:
     rows_in: int
     rows_out: int
     duplicates_dropped: int
+    duplicates_found: int
     rows_dropped_missing: int
     filled: dict[str, int]
     pii_checked_columns: tuple[str, ...]
@@ -56,18 +57,25 @@ class CurationReport:
         )
         return (
             f"{self.rows_in} rows in, {self.rows_out} out: "
-            f"{_count(self.duplicates_dropped, 'duplicate')} dropped, "
+            f"{self._duplicates()}, "
             f"{_count(self.rows_dropped_missing, 'row')} with missing values dropped, "
             f"{_count(filled, 'missing value')} filled in {_count(len(self.filled), 'column')}; "
             f"{scan}"
         )
 
+    def _duplicates(self) -> str:
+        if self.duplicates_found and not self.duplicates_dropped:
+            found = _count(self.duplicates_found, "exact duplicate")
+            return f"{found} kept (data.duplicates: keep; the split keeps copies on one side)"
+        return f"{_count(self.duplicates_dropped, 'duplicate')} dropped"
+
 
 def curate(frame: pd.DataFrame, contract: Contract) -> tuple[pd.DataFrame, CurationReport]:
     """Clean one table by the contract's data rules, or stop with the first rule it breaks.
 
-    In order: exact duplicate rows are dropped; text columns are scanned for personal data
-    (columns in data.pii_allowed_columns are skipped); a column missing more than
+    In order: exact duplicate rows are counted, and dropped when data.duplicates says drop
+    (repeated rows can be real: coarse survey answers repeat); text columns are scanned for
+    personal data (columns in data.pii_allowed_columns are skipped); a column missing more than
     data.max_missing_rate of its values is refused; data.missing_values then fills (median
     for numbers, most frequent value otherwise), drops or refuses what is missing; when the
     target column is present, rows without a label are dropped (or refused under `fail`:
@@ -90,7 +98,10 @@ def curate(frame: pd.DataFrame, contract: Contract) -> tuple[pd.DataFrame, Curat
         raise CurationError("the data has no rows; collect some first")
     # Positions from 0 as the index, so that messages can name the rows of the input.
     work = frame.reset_index(drop=True)
-    work = work[~work.duplicated()].copy()
+    repeated = work.duplicated()
+    found = int(repeated.sum())
+    if contract.data.duplicates == "drop":
+        work = work[~repeated].copy()
     duplicates = rows_in - len(work)
     scan = scan_pii(work, contract.data.pii_allowed_columns)
     if scan.hits:
@@ -112,6 +123,7 @@ def curate(frame: pd.DataFrame, contract: Contract) -> tuple[pd.DataFrame, Curat
         rows_in=rows_in,
         rows_out=len(work),
         duplicates_dropped=duplicates,
+        duplicates_found=found,
         rows_dropped_missing=before_missing - len(work),
         filled=filled,
         pii_checked_columns=scan.checked_columns,
