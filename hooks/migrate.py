@@ -6,6 +6,8 @@ name, read from the answers file, so no answer ever passes through a shell or a 
 
     migrate.py rename OLD NEW   move a file users own to its new name, keeping its history
     migrate.py add PATH...      bring a user-owned file that is new in this release
+    migrate.py schema RECORDS DEMO SCHEMA
+                                write the feature schema from a record class users edited
 
 User-owned files are excluded from `copier update` so that it never touches them; that also
 means one that is new in a release would never arrive. `add` closes the gap: run as an `after`
@@ -18,6 +20,7 @@ the release that introduced the file.
 from __future__ import annotations
 
 import argparse
+import ast
 import shutil
 import subprocess
 import sys
@@ -106,6 +109,107 @@ def add(paths: list[Path], answers: dict[str, object]) -> list[str]:
     return messages
 
 
+def schema(records: Path, demo: Path, target: Path, answers: dict[str, object]) -> str:
+    """Before v0.3.0's update: keep the fields of an edited record class as the feature schema.
+
+    Up to v0.2.0 the columns lived in app/records.py (template-owned, replaced by the update)
+    and data/demo.py. A project whose Record still holds the demo's columns gets the demo's
+    schema from the `add` migration after the update; one whose Record was edited keeps its
+    fields here, written to the user-owned schema module before records.py is replaced.
+    """
+    if target.exists():
+        return f"nothing to write: {target} is already there"
+    if not records.is_file():
+        return f"nothing to write: {records} is not there"
+    fields = _record_fields(records.read_text(encoding="utf-8"))
+    if not fields:
+        return f"nothing to write: {records} has no Record class with fields"
+    demo_columns = _demo_columns(demo.read_text(encoding="utf-8")) if demo.is_file() else set()
+    if {field["name"] for field in fields} == demo_columns:
+        return f"{records} holds the demo's columns: the release's schema will be added"
+    sensitive = str(answers.get("sensitive_features", "")).split(",")
+    lines = [
+        '"""The data\'s columns: the one place that lists them (written from app/records.py)."""',
+        "",
+        "from __future__ import annotations",
+        "",
+        "from .data.columns import Column, Schema, Target",
+        "",
+        "SCHEMA = Schema(",
+        f"    target={_target(answers)},",
+        "    columns=(",
+    ]
+    for field in fields:
+        role = ', role="sensitive"' if field["name"] in {name.strip() for name in sensitive} else ""
+        extras = "".join(
+            f", {key}={field[key]!r}"
+            for key in ("minimum", "maximum", "categories", "description")
+            if key in field
+        )
+        lines.append(f"        Column({field['name']!r}, {field['kind']!r}{role}{extras}),")
+    lines += ["    ),", ")", ""]
+    target.write_text("\n".join(lines), encoding="utf-8")
+    subprocess.run(["git", "add", "--", str(target)], check=False, capture_output=True)
+    return f"wrote {target} from the fields of {records}: review it, it is yours from now on"
+
+
+def _record_fields(source: str) -> list[dict[str, object]]:
+    """Name, kind, range, categories and description of each field of `class Record`."""
+    fields: list[dict[str, object]] = []
+    for node in ast.walk(ast.parse(source)):
+        if not (isinstance(node, ast.ClassDef) and node.name == "Record"):
+            continue
+        for item in node.body:
+            if isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name):
+                fields.append({"name": item.target.id, **_field_facts(item)})
+    return fields
+
+
+def _field_facts(item: ast.AnnAssign) -> dict[str, object]:
+    annotation = ast.unparse(item.annotation)
+    facts: dict[str, object] = {"kind": "number"}
+    if annotation.startswith("Literal["):
+        values = ast.literal_eval(annotation.removeprefix("Literal"))
+        facts = {
+            "kind": "category",
+            "categories": tuple(values) if isinstance(values, tuple | list) else (values,),
+        }
+    elif annotation.startswith("int"):
+        facts["kind"] = "integer"
+    if isinstance(item.value, ast.Call):
+        names = {"ge": "minimum", "le": "maximum", "description": "description"}
+        for keyword in item.value.keywords:
+            if keyword.arg in names:
+                try:
+                    facts[names[keyword.arg]] = ast.literal_eval(keyword.value)
+                except ValueError:
+                    continue
+    return facts
+
+
+def _demo_columns(source: str) -> set[str]:
+    """The columns an old demo module generated: NUMERIC_FEATURES and CATEGORIES' keys."""
+    found: set[str] = set()
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
+            name = node.targets[0].id
+            if name in ("NUMERIC_FEATURES", "CATEGORIES"):
+                with_values = ast.literal_eval(node.value)
+                found |= set(with_values)
+    return found
+
+
+def _target(answers: dict[str, object]) -> str:
+    name = str(answers.get("target_name", "target"))
+    task = answers.get("task_type")
+    if task == "multiclass_classification":
+        labels = tuple(label.strip() for label in str(answers.get("class_labels", "")).split(","))
+        return f"Target({name!r}, values={labels!r})"
+    if task in ("binary_classification", "anomaly_detection"):
+        return f"Target({name!r}, values=(0, 1))"
+    return f"Target({name!r})"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one migration operation in the current directory, the project being updated."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -115,11 +219,18 @@ def main(argv: list[str] | None = None) -> int:
     renaming.add_argument("new")
     adding = commands.add_parser("add", help="bring user-owned files new in this release")
     adding.add_argument("paths", nargs="+")
+    schema_from = commands.add_parser("schema", help="keep an edited Record as the schema")
+    schema_from.add_argument("records")
+    schema_from.add_argument("demo")
+    schema_from.add_argument("schema")
     args = parser.parse_args(argv)
     answers = yaml.safe_load(ANSWERS_FILE.read_text(encoding="utf-8")) or {}
     try:
         if args.command == "rename":
             messages = [rename(project_path(args.old, answers), project_path(args.new, answers))]
+        elif args.command == "schema":
+            paths = [project_path(path, answers) for path in (args.records, args.demo, args.schema)]
+            messages = [schema(*paths, answers)]
         else:
             messages = add([project_path(path, answers) for path in args.paths], answers)
     except MigrationError as error:

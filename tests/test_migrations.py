@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -95,3 +96,84 @@ def test_add_refuses_a_path_the_release_does_not_have(project: Path) -> None:
     assert result.returncode == 1
     assert "src/shop/model/nonexistent.py is not a file of this release" in result.stderr
     assert not (project / "README.md").exists()
+
+
+class Stand(types.SimpleNamespace):
+    """Stands in for the schema classes: keeps what the written schema passes to them."""
+
+    def __init__(self, name: object = None, kind: object = None, **facts: object) -> None:
+        """Positional name and kind as the schema classes take them, the rest by keyword."""
+        super().__init__(**{"name": name, "kind": kind, "role": "feature", **facts})
+
+
+EDITED_RECORDS = '''
+class Record(Strict):
+    """One patient."""
+
+    Age: int = Field(ge=0, le=120, description="Age in years")
+    blood_pressure: float = Field(ge=40, le=250)
+    smoker: Literal["yes", "no"]
+    sex: Literal["female", "male"]
+'''
+OLD_DEMO = """
+NUMERIC_FEATURES = ["age", "tenure_months"]
+CATEGORIES = {"sex": ["female", "male"]}
+"""
+
+
+def test_schema_keeps_the_fields_of_an_edited_record_class(project: Path) -> None:
+    """A v0.2.0 project that edited app/records.py gets those fields as its feature schema."""
+    answers = "package_name: shop\ntask_type: binary_classification\ntarget_name: ill\n"
+    (project / ".copier-answers.yml").write_text(answers + "sensitive_features: sex\n")
+    (project / "src/shop/app").mkdir(parents=True)
+    (project / "src/shop/app/records.py").write_text(EDITED_RECORDS, encoding="utf-8")
+    (project / "src/shop/data/demo.py").write_text(OLD_DEMO, encoding="utf-8")
+    paths = [
+        "src/{package}/app/records.py",
+        "src/{package}/data/demo.py",
+        "src/{package}/schema.py",
+    ]
+
+    result = migrate(project, "schema", *paths)
+
+    assert result.returncode == 0, result.stderr
+    written = (project / "src/shop/schema.py").read_text(encoding="utf-8")
+    namespace: dict[str, object] = {
+        "Column": Stand,
+        "Schema": Stand,
+        "Target": Stand,
+    }
+    exec(written.replace("from .data.columns import Column, Schema, Target", ""), namespace)  # noqa: S102 - the file the test wrote
+    schema = namespace["SCHEMA"]
+    columns = {column.name: column for column in schema.columns}  # type: ignore[attr-defined]
+    assert list(columns) == ["Age", "blood_pressure", "smoker", "sex"]
+    assert (columns["Age"].kind, columns["Age"].minimum, columns["Age"].maximum) == (
+        "integer",
+        0,
+        120,
+    )
+    assert columns["smoker"].categories == ("yes", "no")
+    assert columns["sex"].role == "sensitive"
+    assert schema.target.name == "ill"  # type: ignore[attr-defined]
+    again = migrate(project, "schema", *paths)
+    assert "already there" in again.stderr
+
+
+def test_schema_leaves_demo_shaped_records_to_the_release(project: Path) -> None:
+    """Records that still hold the demo's columns are left for the release's own schema."""
+    (project / "src/shop/app").mkdir(parents=True)
+    (project / "src/shop/app/records.py").write_text(
+        "class Record:\n    age: int\n    tenure_months: int\n    sex: str\n", encoding="utf-8"
+    )
+    (project / "src/shop/data/demo.py").write_text(OLD_DEMO, encoding="utf-8")
+    paths = [
+        "src/{package}/app/records.py",
+        "src/{package}/data/demo.py",
+        "src/{package}/schema.py",
+    ]
+
+    result = migrate(project, "schema", *paths)
+
+    assert result.returncode == 0, result.stderr
+    assert not (project / "src/shop/schema.py").exists()
+    assert "demo's columns" in result.stderr

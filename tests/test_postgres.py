@@ -22,11 +22,11 @@ LOAD_DEMO = """
 import sys
 from sqlalchemy import create_engine
 from customer_churn.config import Settings
-from customer_churn.data import demo
+from customer_churn.data.collect import synthetic_rows
 
 contract = Settings().load_contract()
 engine = create_engine(sys.argv[1])
-demo.generate(contract, 2000, seed=9).to_sql("customers", engine, index=False)
+synthetic_rows(contract, 2000, seed=9).to_sql("customers", engine, index=False)
 engine.dispose()
 """
 STORE_CHECK = """
@@ -34,13 +34,13 @@ import sys
 from datetime import UTC, datetime, timedelta
 from customer_churn.app.feedback import FeedbackStore, UnknownPredictionError
 from customer_churn.config import Settings
-from customer_churn.data import demo
+from customer_churn.data.collect import synthetic_rows
 from customer_churn.data.transform import features_frame
 
 contract = Settings().load_contract()
 target = contract.task.target
 store = FeedbackStore(sys.argv[1], target=target)
-frame = demo.generate(contract, 5, seed=3)
+frame = synthetic_rows(contract, 5, seed=3)
 ids = store.log_predictions(1, features_frame(frame), [1, 0, 1, 0, 1], [0.9, 0.1, 0.8, 0.2, 0.7])
 for prediction_id, outcome in zip(ids[:3], frame[target][:3]):
     store.add_feedback(prediction_id, int(outcome), "checked")

@@ -23,8 +23,8 @@ from tests.conftest import (
 
 PACKAGE = "customer_churn"
 BASELINE = f"src/{PACKAGE}/model/baseline.py"
-DEMO = f"src/{PACKAGE}/data/demo.py"
-SOURCES = f"src/{PACKAGE}/data/sources.py"
+CANDIDATES = f"src/{PACKAGE}/model/candidates.py"
+SEARCH_SPACE = f"src/{PACKAGE}/model/search_space.py"
 CONFLICT_MARKER = "<<<<<<< "
 USER_REASON = "customers who keep calling are about to give up"
 
@@ -69,7 +69,7 @@ def release_next_version(repository: Path) -> None:
     edit(baseline, 'Rule("support_calls", ">=", 3,', 'Rule("support_calls", ">=", 2,')
     edit(template / "README.md.jinja", "## Two commands", "## Two commands to start")
     edit(template / "README.md.jinja", "## Where things are", "## Where things live")
-    rename_demo_source(repository)
+    rename_candidates(repository)
     add_user_owned_files(repository)
     (template / "docs").mkdir(exist_ok=True)
     (template / "docs" / "runbook.md").write_text("# Runbook\n", encoding="utf-8")
@@ -85,8 +85,8 @@ MIGRATION = """\
       - "{{ _copier_python }}"
       - "{{ _copier_conf.src_path / 'hooks' / 'migrate.py' }}"
       - rename
-      - "src/{package}/data/demo.py"
-      - "src/{package}/data/sources.py"
+      - "src/{package}/model/candidates.py"
+      - "src/{package}/model/search_space.py"
   - version: v0.2.0
     command:
       - "{{ _copier_python }}"
@@ -97,23 +97,25 @@ MIGRATION = """\
 """
 
 
-DEMO_SHIM = '''"""The demo source moved to sources.py; this name keeps old imports working."""
+CANDIDATES_SHIM = '''"""The candidates moved to search_space.py; this name keeps old imports working."""
 
-from .sources import CATEGORIES, FEATURES, NUMERIC_FEATURES, generate
+from .search_space import CLASSIFIERS, OUTLIER_DETECTORS, TRUSTED_TYPES, Kind, regressors
 
-__all__ = ["CATEGORIES", "FEATURES", "NUMERIC_FEATURES", "generate"]
+__all__ = ["CLASSIFIERS", "OUTLIER_DETECTORS", "TRUSTED_TYPES", "Kind", "regressors"]
 '''
 
 
-def rename_demo_source(repository: Path) -> None:
-    """Rename the user-owned demo source, with the migration that moves users' copies along."""
-    template = repository / "template"
-    data = template / "src/{{ package_name }}/data"
-    for variant in data.glob("*demo.py*"):
-        variant.rename(variant.with_name(variant.name.replace("demo.py", "sources.py")))
-    # What imported `demo` keeps working through a small compatibility module.
-    (data / "demo.py").write_text(DEMO_SHIM, encoding="utf-8")
-    edit(repository / "copier.yml", "/data/demo.py{% endif %}", "/data/sources.py{% endif %}")
+def rename_candidates(repository: Path) -> None:
+    """Rename the user-owned candidates module, with the migration that moves users' copies."""
+    model = repository / "template/src/{{ package_name }}/model"
+    (model / "candidates.py").rename(model / "search_space.py")
+    # What imported `candidates` keeps working through a small compatibility module.
+    (model / "candidates.py").write_text(CANDIDATES_SHIM, encoding="utf-8")
+    edit(
+        repository / "copier.yml",
+        "/model/candidates.py{% endif %}",
+        "/model/search_space.py{% endif %}",
+    )
     settings = repository / "copier.yml"
     if "\n_migrations:\n" in settings.read_text(encoding="utf-8"):
         edit(settings, "\n_migrations:\n", "\n_migrations:\n" + MIGRATION)
@@ -149,7 +151,7 @@ def versions(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def edit_like_a_user(project: Path) -> None:
     """Typical edits: rules, a feature, README, CI, a new file, a deletion, data; committed."""
     edit(project / BASELINE, "repeated support calls signal frustration", USER_REASON)
-    edit(project / DEMO, '"""Seeded synthetic customers', '"""Our customers (synthetic for now)')
+    edit(project / CANDIDATES, '"""The candidates training tries', '"""Our candidates (few for now)')
     (project / f"src/{PACKAGE}/data/features.py").write_text(
         '"""Features of our own."""\n', encoding="utf-8"
     )
@@ -187,9 +189,9 @@ def test_update_keeps_user_work_and_brings_template_changes(versions: Path, tmp_
     assert features == '"""Features of our own."""\n', "a new template file overwrote the user's"
     rules = project / f"src/{PACKAGE}/model/rules.md"
     assert rules.read_text(encoding="utf-8") == NEW_RULES_NOTE, "a new user-owned file is missing"
-    sources = (project / SOURCES).read_text(encoding="utf-8")
-    assert sources.startswith('"""Our customers (synthetic for now)'), "the user's source was lost"
-    assert "from .sources import" in (project / DEMO).read_text(encoding="utf-8")
+    moved = (project / SEARCH_SPACE).read_text(encoding="utf-8")
+    assert moved.startswith('"""Our candidates (few for now)'), "the user's candidates were lost"
+    assert "from .search_space import" in (project / CANDIDATES).read_text(encoding="utf-8")
     assert (project / "notes.md").read_text(encoding="utf-8") == "Decisions we took.\n"
     assert not (project / ".env.example").exists(), "a file the user deleted came back"
     assert (project / "data/raw/ours.csv").read_text(encoding="utf-8") == "a,b\n1,2\n"
