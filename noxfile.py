@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
+import tomllib
 import warnings
 from pathlib import Path
 
@@ -17,6 +19,8 @@ nox.options.sessions = ["lint", "tests"]
 
 ROOT = Path(__file__).resolve().parent
 DEMO = ROOT / "demo" / "customer-churn"
+RELEASES = ROOT / "releases.toml"
+VERSION = re.compile(r"v(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\Z")
 
 
 @nox.session
@@ -59,3 +63,56 @@ def bench(session: nox.Session) -> None:
     """Run the benchmarks and print their tables (numbers, not pass/fail)."""
     for script in sorted((ROOT / "bench").glob("[!_]*.py")):
         session.run("python", str(script), *session.posargs)
+
+
+@nox.session(name="release-tags")
+def release_tags(session: nox.Session) -> None:
+    """Recreate the release tags vX.Y.Z recorded in releases.toml (idempotent)."""
+    releases = tomllib.loads(RELEASES.read_text(encoding="utf-8")).get("release", [])
+    if not releases:
+        session.error(f"{RELEASES.name} records no release: nothing to test updates from")
+    if _git("rev-parse", "--is-shallow-repository").stdout.strip() == "true":
+        session.log("a shallow clone: fetching the history the releases were cut from")
+        _git("fetch", "--quiet", "--unshallow")
+    previous = None
+    for release in releases:
+        version, commit = str(release.get("version", "")), str(release.get("commit", ""))
+        problem = _release_problem(version, commit, previous)
+        if problem:
+            session.error(f"{RELEASES.name}: {version or '?'}: {problem}")
+        tagged = _git("rev-parse", "--verify", "--quiet", f"refs/tags/{version}^{{commit}}")
+        if tagged.returncode == 0:
+            if tagged.stdout.strip() != _git("rev-parse", commit).stdout.strip():
+                session.error(f"tag {version} points elsewhere than {commit[:12]}: delete it first")
+            session.log(f"{version} is already tagged at {commit[:12]}")
+        else:
+            message = f"{version}: {release.get('notes', '')}".strip()
+            created = _git("tag", "--annotate", "--message", message, version, commit)
+            if created.returncode != 0:
+                session.error(f"cannot tag {version}: {created.stderr.strip()}")
+            session.log(f"tagged {version} at {commit[:12]}")
+        previous = commit
+
+
+def _release_problem(version: str, commit: str, previous: str | None) -> str | None:
+    """Why a recorded release cannot be tagged, or None when it can."""
+    if not VERSION.match(version):
+        return "a version is written vMAJOR.MINOR.PATCH"
+    if _git("cat-file", "-e", f"{commit}^{{commit}}").returncode != 0:
+        return f"commit {commit[:12] or '?'} is not in this clone (fetch the full history)"
+    changelog = _git("show", f"{commit}:CHANGELOG.md").stdout
+    if not re.search(rf"^## {re.escape(version)}\b", changelog, flags=re.MULTILINE):
+        return f"the CHANGELOG.md of commit {commit[:12]} does not name {version}"
+    if previous and _git("merge-base", "--is-ancestor", previous, commit).returncode != 0:
+        return f"commit {commit[:12]} does not come after the previous release's"
+    return None
+
+
+def _git(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["git", "-c", "user.name=release-tags", "-c", "user.email=release-tags@localhost", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -25,15 +26,26 @@ def user_owned() -> set[str]:
 
 
 def released_tags() -> list[str]:
-    """The version tags this checkout knows (a shallow CI clone may know none)."""
-    listed = subprocess.run(
-        ["git", "tag", "--list", "v*", "--sort=version:refname"],
+    """The releases recorded in releases.toml, in history order; never none."""
+    record = tomllib.loads((TEMPLATE / "releases.toml").read_text(encoding="utf-8"))
+    versions = [str(release["version"]) for release in record.get("release", [])]
+    assert versions, "releases.toml records no release"
+    return versions
+
+
+@pytest.fixture(autouse=True)
+def tagged(request: pytest.FixtureRequest) -> None:
+    """Each recorded release must be a tag of this clone: `nox -s release-tags` makes them."""
+    tag = request.node.callspec.params.get("tag") if hasattr(request.node, "callspec") else None
+    if tag is None:
+        return
+    found = subprocess.run(
+        ["git", "rev-parse", "--verify", "--quiet", f"refs/tags/{tag}"],
         cwd=TEMPLATE,
         capture_output=True,
-        text=True,
         check=False,
     )
-    return listed.stdout.split()
+    assert found.returncode == 0, f"no tag {tag} here: run `uv run nox -s release-tags` first"
 
 
 def tree(project: Path) -> dict[str, str]:
