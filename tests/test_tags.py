@@ -67,7 +67,8 @@ def test_update_from_each_release_matches_a_fresh_copy(tag: str, tmp_path: Path)
     """A project made from an old release, updated to HEAD, is what HEAD would generate today.
 
     User-owned files are the exception by design: those the old release rendered stay as they
-    were, and those new since then arrive through the release's `add` migration.
+    were (even when the template no longer renders them), and those new since then arrive
+    through the release's `add` migration.
     """
     project = generate(TEMPLATE, tmp_path / "project", tag)
     before = tree(project)
@@ -76,6 +77,13 @@ def test_update_from_each_release_matches_a_fresh_copy(tag: str, tmp_path: Path)
     expected = {
         name: before[name] if name in user_owned() and name in before else content
         for name, content in fresh.items()
+    }
+    # A user-owned file the template no longer renders (data/demo.py since v0.3.0) is the
+    # user's: it stays as it was.
+    expected |= {
+        name: content
+        for name, content in before.items()
+        if name in user_owned() and name not in fresh
     }
     assert tree(project) == expected
 
@@ -95,11 +103,15 @@ def migrated_paths() -> set[str]:
 def test_no_file_a_release_rendered_disappears_without_a_migration(
     tag: str, tmp_path: Path
 ) -> None:
-    """A file a project got from an older release is still rendered, or a migration moves it."""
+    """A file a project got from an older release is still rendered, moved, or left to users.
+
+    A user-owned file the template stops rendering is never deleted by an update: it stays.
+    """
     old = generate(TEMPLATE, tmp_path / "old", tag)
     fresh = render_project(tmp_path / "new", {})
     gone = generic_files(old) - generic_files(fresh)
-    assert gone <= migrated_paths()
+    kept = {name.replace("/customer_churn/", "/{package}/") for name in user_owned()}
+    assert gone <= migrated_paths() | kept
 
 
 def generic_files(project: Path) -> set[str]:
