@@ -97,7 +97,7 @@ MIGRATION = """\
 """
 
 
-CANDIDATES_SHIM = '''"""The candidates moved to search_space.py; this name keeps old imports working."""
+CANDIDATES_SHIM = '''"""Moved to search_space.py; this name keeps old imports working."""
 
 from .search_space import CLASSIFIERS, OUTLIER_DETECTORS, TRUSTED_TYPES, Kind, regressors
 
@@ -151,7 +151,9 @@ def versions(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def edit_like_a_user(project: Path) -> None:
     """Typical edits: rules, a feature, README, CI, a new file, a deletion, data; committed."""
     edit(project / BASELINE, "repeated support calls signal frustration", USER_REASON)
-    edit(project / CANDIDATES, '"""The candidates training tries', '"""Our candidates (few for now)')
+    edit(
+        project / CANDIDATES, '"""The candidates training tries', '"""Our candidates (few for now)'
+    )
     (project / f"src/{PACKAGE}/data/features.py").write_text(
         '"""Features of our own."""\n', encoding="utf-8"
     )
