@@ -1,21 +1,28 @@
-"""After a copy: lock the dependencies when the registry answers, then make the first git commit.
+"""After a copy: infer the feature schema from the user's data, lock, then make the first commit.
 
-Runs in the new project's directory as a list-form Copier task (no shell), reading what it needs
-from the answers file rather than from its command line.
+Runs in the new project's directory as a list-form Copier task (no shell), reading the answers it
+needs from the answers file rather than from its command line. Its one argument is the folder
+copier ran in, which a relative data_path is read from.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import json
+import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 import yaml
 
 LOCK_TIMEOUT_SECONDS = 300
 ANSWERS_FILE = Path(".copier-answers.yml")
+CONTRACT_FILE = Path("ml_contract.yaml")
 
 
 def say(message: str) -> None:
@@ -79,12 +86,12 @@ def first_commit() -> None:
         return
     identity: list[str] = []
     if not git("config", "user.email").stdout.strip():
-        answers = yaml.safe_load(ANSWERS_FILE.read_text(encoding="utf-8")) or {}
+        given = answers()
         identity = [
             "-c",
-            f"user.name={answers.get('author_name', 'ML Team')}",
+            f"user.name={given.get('author_name', 'ML Team')}",
             "-c",
-            f"user.email={answers.get('author_email', 'ml-team@example.com')}",
+            f"user.email={given.get('author_email', 'ml-team@example.com')}",
         ]
     git("add", "--all")
     committed = git(*identity, "commit", "--quiet", "--no-verify", "-m", "Start the project")
@@ -94,8 +101,121 @@ def first_commit() -> None:
         say("initialised git and made the first commit")
 
 
+def answers() -> dict[str, Any]:
+    """The answers Copier recorded for this project."""
+    return yaml.safe_load(ANSWERS_FILE.read_text(encoding="utf-8")) or {}
+
+
+def data_file(given: str, copier_dir: Path) -> Path:
+    """Where the data file is: a relative answer is read from the folder copier ran in."""
+    path = Path(given).expanduser()
+    return path if path.is_absolute() else copier_dir / path
+
+
+def point_contract_at(given: str, found: Path) -> None:
+    """Make the contract's data.path name the file from the project, when the answer does not.
+
+    A path relative to where copier ran is rewritten relative to the project (absolute when
+    the two share nothing but the root), so that `collect` finds the same file.
+    """
+    project = Path.cwd()
+    if (project / Path(given)).resolve() == found.resolve():
+        return
+    try:
+        relative = Path(os.path.relpath(found.resolve(), project.resolve()))
+    except ValueError:  # another drive on Windows
+        relative = found.resolve()
+    shared = Path(os.path.commonpath([found.resolve(), project.resolve()]))
+    written = found.resolve() if shared == Path(shared.anchor) else relative
+    line = f"  path: {json.dumps(given, ensure_ascii=False)}\n"
+    contract = CONTRACT_FILE.read_text(encoding="utf-8")
+    if line not in contract:
+        say(f"set data.path in {CONTRACT_FILE} to {written} (the path from the project)")
+        return
+    replacement = f"  path: {json.dumps(str(written), ensure_ascii=False)}\n"
+    CONTRACT_FILE.write_text(contract.replace(line, replacement, 1), encoding="utf-8")
+    say(f"data.path in {CONTRACT_FILE} is {written}, as seen from the project")
+
+
+def names(answer: str) -> list[str]:
+    """The names in a comma-separated answer."""
+    return [name.strip() for name in answer.split(",") if name.strip()]
+
+
+def load_infer(package: str) -> ModuleType:
+    """The project's schema inference module, loaded by its path.
+
+    It needs the standard library only, while the package's other modules need pandas, which
+    Copier's interpreter lacks.
+    """
+    location = Path("src") / package / "data" / "infer.py"
+    spec = importlib.util.spec_from_file_location(f"_{package}_schema_inference", location)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {location}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def own_data(copier_dir: Path) -> None:
+    """Write the feature schema from the user's CSV file; otherwise say what to run later."""
+    given = answers()
+    source = given.get("data_source", "demo")
+    if source == "demo":
+        return
+    package, slug = given["package_name"], given["project_slug"]
+    schema_file = Path("src") / package / "schema.py"
+    later = f"uv run {slug} schema infer --write"
+    if source == "sql":
+        say(
+            f"{schema_file} still describes the demo data: set {package.upper()}_DATABASE_URL "
+            f"in .env, then run: {later}"
+        )
+        return
+    answer = str(given.get("data_path", ""))
+    path = data_file(answer, copier_dir)
+    point_contract_at(answer, path)
+    if not path.is_file() or not os.access(path, os.R_OK):
+        reason = "not a readable file" if path.exists() else "not found"
+        say(
+            f"{path}: {reason}, so {schema_file} still describes the demo data. Once the file is "
+            f"in place, run: {later}"
+        )
+        return
+    if source != "csv":
+        say(
+            f"{schema_file} still describes the demo data: Parquet needs the project's own "
+            f"packages, so after `uv sync` run: {later}"
+        )
+        return
+    infer = load_infer(package)
+    started = time.perf_counter()
+    try:
+        schema = infer.infer_csv(
+            path,
+            target=given["target_name"],
+            task=given["task_type"],
+            sensitive=names(given.get("sensitive_features", "")),
+            positive=given.get("positive_value"),
+            classes=names(given.get("class_labels", "")),
+            labelled=given.get("data_availability") != "unlabelled",
+        )
+    except infer.InferenceError as error:
+        say(f"{error}")
+        say(f"{schema_file} still describes the demo data: fix the data or the answer, then run:")
+        say(f"  {later}")
+        return
+    schema_file.write_text(infer.schema_source(schema, command=f"uv run {slug}"), encoding="utf-8")
+    seconds = time.perf_counter() - started
+    say(f"wrote {schema_file} from {path.name} in {seconds:.1f} s: {schema.summary()}")
+    for warning in schema.warnings:
+        say(f"note: {warning}")
+
+
 def main() -> int:
-    """Lock, then commit, so the first commit holds uv.lock whenever it could be written."""
+    """Infer the schema, lock, then commit: the first commit holds both whenever they exist."""
+    own_data(Path(sys.argv[1]) if len(sys.argv) > 1 else Path.cwd())
     lock()
     first_commit()
     return 0

@@ -202,11 +202,13 @@ def test_a_person_plans_a_regression_project_at_the_terminal(tmp_path: Path) -> 
 
         terminal.wait_for("The problem in one sentence")
         terminal.answer("Forecast each customer's spend next month", ENTER)
-        terminal.wait_for("Name of the column the model predicts")
-        terminal.answer("monthly_spend", ENTER)
         terminal.wait_for("What data do you have today?")
         terminal.answer("» Labelled records", UP)
         terminal.answer("» Unlabelled records", ENTER)
+        terminal.wait_for("Where does the data come from?")
+        terminal.answer("» The synthetic demo data", ENTER)
+        terminal.wait_for("Name of the column the model predicts")
+        terminal.answer("monthly_spend", ENTER)
 
         terminal.wait_for("Cost of predicting one unit too much")
         terminal.answer("1.0", CLEAR + "2" + ENTER)
@@ -304,6 +306,7 @@ def test_a_person_plans_a_regression_project_at_the_terminal(tmp_path: Path) -> 
         "business_goal": "Forecast each customer's spend next month to plan stock and offers.",
         "target_name": "monthly_spend",
         "data_availability": "unlabelled",
+        "data_source": "demo",
         "cost_over_prediction": 2.0,
         "cost_under_prediction": 6.0,
         "primary_metric": "rmse",

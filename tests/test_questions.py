@@ -105,7 +105,7 @@ def test_regression_gates_know_their_direction(
         ({"business_goal": "line one\nline two"}, "control characters"),
         ({"author_email": "not-an-email"}, "e-mail address"),
         ({"target_name": "sex"}, "already a feature column"),
-        ({"target_name": "Target"}, "lower-case"),
+        ({"target_name": "two\nlines"}, "control characters"),
         ({"positive_class": "a b"}, "letters, digits"),
         ({"positive_class": "same", "negative_class": "same"}, "must differ"),
         ({"task_type": "multiclass_classification", "class_labels": "a,b"}, "3 to 10"),

@@ -15,10 +15,12 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
-from .config import Settings
+from .config import Contract, Settings
 from .errors import ModelFileError, ProjectError
 
 if TYPE_CHECKING:
+    from .data.columns import Schema
+    from .data.rows import Rows as DataRows
     from .model.evaluate import Evaluation
     from .model.gate import Verdict
     from .model.train import Candidate
@@ -30,6 +32,45 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 console = Console(stderr=True)
+
+
+class Project:
+    """The settings and the contract of one command-line call, each built once, when first used.
+
+    Built lazily, so that `--help` and commands that do not need the contract never read it,
+    and a problem with either is reported by the command that needed it, in one line.
+    """
+
+    def __init__(self) -> None:
+        """Start with neither read."""
+        self._settings: Settings | None = None
+        self._contract: Contract | None = None
+
+    @property
+    def settings(self) -> Settings:
+        """The run-time settings (environment and .env)."""
+        if self._settings is None:
+            self._settings = Settings()
+        return self._settings
+
+    @property
+    def contract(self) -> Contract:
+        """The planning contract the settings point at."""
+        if self._contract is None:
+            self._contract = self.settings.load_contract()
+        return self._contract
+
+
+@app.callback()
+def _start(ctx: typer.Context) -> None:
+    """Run the ML product's lifecycle: collect data, train, evaluate, register, serve."""
+    ctx.ensure_object(Project)
+
+
+def _project(ctx: typer.Context) -> Project:
+    """The settings and contract of this call, shared by the group and every command."""
+    return ctx.ensure_object(Project)
+
 
 Rows = Annotated[
     int | None,
@@ -64,13 +105,13 @@ def _show(evaluation: Evaluation, label: str = "") -> None:
 
 
 @app.command("collect")
-def collect_command(rows: Rows = None, seed: Seed = None) -> None:
+def collect_command(ctx: typer.Context, rows: Rows = None, seed: Seed = None) -> None:
     """Collect raw records into data/raw from the contract's source (demo, csv, parquet, sql)."""
     from .data.collect import collect
 
     with _clear_errors():
-        settings = Settings()
-        contract = settings.load_contract()
+        settings = _project(ctx).settings
+        contract = _project(ctx).contract
         with console.status("collecting"):
             paths = collect(
                 contract,
@@ -86,11 +127,12 @@ def collect_command(rows: Rows = None, seed: Seed = None) -> None:
 
 @app.command("label")
 def label_command(
+    ctx: typer.Context,
     source: Annotated[
         Path | None,
         typer.Option(
             help="CSV of records to label: the rows with an empty target, or every row when it "
-            "has no target column. Defaults to data/raw/demo.csv.",
+            "has no target column. Defaults to the raw records collect wrote in data/raw.",
         ),
     ] = None,
     labels: Annotated[
@@ -110,8 +152,8 @@ def label_command(
     from .data.label import default_labels_file, default_source, label_records, terminal_asker
 
     with _clear_errors():
-        settings = Settings()
-        contract = settings.load_contract()
+        settings = _project(ctx).settings
+        contract = _project(ctx).contract
         session = label_records(
             source or default_source(settings),
             labels or default_labels_file(settings),
@@ -126,15 +168,15 @@ def label_command(
 
 
 @app.command("curate")
-def curate_command() -> None:
+def curate_command(ctx: typer.Context) -> None:
     """Clean the raw records into data/interim/curated.csv: duplicates, missing values, PII."""
     from .data.collect import read_records
     from .data.curate import curate
     from .files import write_atomic
 
     with _clear_errors():
-        settings = Settings()
-        contract = settings.load_contract()
+        settings = _project(ctx).settings
+        contract = _project(ctx).contract
         with console.status("curating"):
             curated, report = curate(read_records(contract, settings.raw_dir), contract)
             target = settings.path(settings.data_dir) / "interim" / "curated.csv"
@@ -144,15 +186,15 @@ def curate_command() -> None:
 
 
 @app.command("validate")
-def validate_command() -> None:
+def validate_command(ctx: typer.Context) -> None:
     """Check the raw records: schema, statistics log, missing values and drift alerts."""
     from .data.collect import raw_records_path, read_records
     from .data.validate import validate
     from .pipeline import read_reference
 
     with _clear_errors():
-        settings = Settings()
-        contract = settings.load_contract()
+        settings = _project(ctx).settings
+        contract = _project(ctx).contract
         with console.status("validating"):
             report = validate(
                 read_records(contract, settings.raw_dir),
@@ -166,14 +208,14 @@ def validate_command() -> None:
 
 
 @app.command("explore")
-def explore_command() -> None:
+def explore_command(ctx: typer.Context) -> None:
     """Write a data report with plots to reports/explore/: distributions, target, missing values."""
     from .data.collect import read_records
     from .data.explore import explore
 
     with _clear_errors():
-        settings = Settings()
-        contract = settings.load_contract()
+        settings = _project(ctx).settings
+        contract = _project(ctx).contract
         with console.status("drawing plots"):
             report = explore(
                 read_records(contract, settings.raw_dir),
@@ -181,6 +223,209 @@ def explore_command() -> None:
                 settings.path(settings.reports_dir) / "explore",
             )
         console.print(f"data report with plots: {report}", highlight=False)
+
+
+schema_app = typer.Typer(
+    help=(
+        "The feature schema, src/<package>/schema.py, that every stage reads: infer it from "
+        "data, or check data against it."
+    ),
+    no_args_is_help=True,
+)
+app.add_typer(schema_app, name="schema")
+
+SchemaSource = Annotated[
+    Path | None,
+    typer.Argument(
+        help="CSV or Parquet file to read. Default: the contract's data.path or data.query.",
+        show_default=False,
+    ),
+]
+SchemaQuery = Annotated[
+    str | None,
+    typer.Option(help="SQL query to read instead of a file, on the settings' database_url."),
+]
+
+
+@schema_app.command("infer")
+def schema_infer_command(
+    ctx: typer.Context,
+    source: SchemaSource = None,
+    query: SchemaQuery = None,
+    write: Annotated[
+        bool, typer.Option("--write", help="Replace the schema file with the inferred schema.")
+    ] = False,
+    positive: Annotated[
+        str | None,
+        typer.Option(
+            help="Binary classification and anomaly detection: the target's value that means "
+            "positive.",
+            show_default="the schema's, else the positive_value answer, else 1, true or yes",
+        ),
+    ] = None,
+    rows: Annotated[
+        int, typer.Option(min=100, max=100_000_000, help="Most rows to read (a spread sample).")
+    ] = 100_000,
+) -> None:
+    """Infer the feature schema from data: types, ranges, categories, and which columns are inputs.
+
+    Without a schema file, the inferred schema is printed and written. With one, what differs
+    is printed, one line each (new, missing and retyped columns, changed categories and
+    ranges), and the file is replaced only with --write. A target, id-like, free-text, constant
+    or empty column is not a model input; the schema says why in a comment.
+    """
+    from .data.infer import Profiler, differences, schema_source
+    from .files import write_atomic
+
+    with _clear_errors():
+        settings, contract = _project(ctx).settings, _project(ctx).contract
+        schema_file = Path(__file__).resolve().with_name("schema.py")
+        existing, broken = None, ""
+        if schema_file.exists():
+            try:
+                existing = _schema()
+            except (ValueError, ProjectError) as error:
+                if not write:
+                    raise ValueError(f"{error}: fix it, or replace it with --write") from None
+                broken = str(error)
+        data = _schema_rows(settings, contract, source, query, rows)
+        likely = [_positive_of(existing), _answer(settings, "positive_value")]
+        profiler = Profiler(
+            data.columns,
+            target=contract.task.target,
+            task=contract.task.type,
+            sensitive=contract.fairness.sensitive_features,
+            positive=positive,
+            likely_positive=[value for value in likely if value],
+            classes=contract.task.classes or (),
+            labelled=contract.data.availability != "unlabelled",
+        )
+        with console.status(f"reading {data.shown}"):
+            for chunk in data.chunks:
+                profiler.add(chunk, text=data.text)
+        inferred = profiler.result(rows_total=data.total, source=data.shown)
+        text = schema_source(inferred, command=f"uv run {contract.project.slug}")
+        console.print(f"inferred from {data.shown}: {inferred.summary()}", highlight=False)
+        for warning in inferred.warnings:
+            console.print(f"[yellow]note:[/] {warning}", highlight=False, soft_wrap=True)
+        if broken:
+            console.print(f"[yellow]replacing it:[/] {broken}", highlight=False, soft_wrap=True)
+        elif existing is None:
+            typer.echo(text, nl=False)
+        else:
+            changes = differences(existing, inferred)
+            for line in changes:
+                typer.echo(line)
+            if not changes:
+                console.print(f"{_schema_file_shown()} already fits the data: no differences")
+                return
+            if not write:
+                console.print(f"to replace {_schema_file_shown()}, run this again with --write")
+                return
+        write_atomic(schema_file, text.encode("utf-8"))
+        console.print(f"[green]wrote {_schema_file_shown()}[/]", highlight=False)
+
+
+@schema_app.command("check")
+def schema_check_command(
+    ctx: typer.Context, source: SchemaSource = None, query: SchemaQuery = None
+) -> None:
+    """Check data against the feature schema: one line per problem, exit code 1 if any.
+
+    Every row is read. The problems: a model input or the target missing, a column the schema
+    does not declare, values that are not numbers or outside their range, values not among a
+    category's, labels not among the target's values, missing values the schema does not
+    allow.
+    """
+    from .data.conform import check_rows
+
+    with _clear_errors():
+        settings, contract = _project(ctx).settings, _project(ctx).contract
+        schema = _schema()
+        data = _schema_rows(settings, contract, source, query, None)
+        reinfer = "schema infer" + (f" {source}" if source else " --query ..." if query else "")
+        with console.status(f"checking {data.shown}"):
+            result = check_rows(
+                schema,
+                data.columns,
+                data.chunks,
+                labelled=contract.data.availability != "unlabelled",
+                schema_file=_schema_file_shown(),
+                reinfer=f"uv run {contract.project.slug} {reinfer} --write",
+            )
+    for problem in result.problems:
+        typer.echo(problem)
+    count = len(result.problems)
+    colour = "bold red" if count else "green"
+    verdict = f"{count} problem{'' if count == 1 else 's'}" if count else "no problems"
+    console.print(f"[{colour}]checked {result.rows:,} rows of {data.shown}: {verdict}[/]")
+    if count:
+        raise typer.Exit(1)
+
+
+def _schema_file_shown() -> str:
+    """The schema file as people find it in the project."""
+    from .data.columns import SCHEMA_FILE
+
+    return SCHEMA_FILE.format(package=__package__)
+
+
+def _schema() -> Schema:
+    """The project's schema; any error in the user's module is one ValueError line."""
+    from .data.columns import SchemaError, load
+
+    try:
+        return load()
+    except SchemaError:
+        raise
+    except Exception as error:  # the module is the user's: any error may come out of it
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise ValueError(f"{_schema_file_shown()} does not load ({reason})") from None
+
+
+def _schema_rows(
+    settings: Settings,
+    contract: Contract,
+    source: Path | None,
+    query: str | None,
+    limit: int | None,
+) -> DataRows:
+    """The rows of the file or query given, else of the contract's data source."""
+    from .data.rows import file_rows, query_rows
+
+    if source is not None and query is not None:
+        raise typer.BadParameter("give a file or --query, not both")
+    if query is not None:
+        return query_rows(settings.database_url, query, limit)
+    if source is not None:
+        return file_rows(source, limit)
+    spec = contract.data
+    if spec.source == "sql":
+        return query_rows(settings.database_url, spec.query or "", limit)
+    if spec.source in ("csv", "parquet") and spec.path is not None:
+        return file_rows(settings.path(spec.path), limit)
+    raise ValueError(
+        f"ml_contract.yaml data.source is {spec.source}: give a CSV or Parquet file, or --query"
+    )
+
+
+def _positive_of(schema: Schema | None) -> str:
+    """The value a schema's binary target takes for positive, as text ("" without one)."""
+    values = schema.target.values if schema is not None else ()
+    return str(values[1]) if len(values) == 2 else ""
+
+
+def _answer(settings: Settings, question: str) -> str:
+    """An answer recorded in .copier-answers.yml ("" when there is none)."""
+    import yaml
+
+    path = settings.path(Path(".copier-answers.yml"))
+    try:
+        answers = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return ""
+    value = answers.get(question) if isinstance(answers, dict) else None
+    return str(value) if value is not None else ""
 
 
 def _candidate_dir(settings: Settings) -> Path:
@@ -196,14 +441,14 @@ def _show_verdict(verdict: Verdict, passed: str) -> None:
 
 
 @app.command("train")
-def train_command(seed: Seed = None) -> None:
+def train_command(ctx: typer.Context, seed: Seed = None) -> None:
     """Train candidate models on the collected data; every trial is an MLflow run."""
     from .model.registry import Registry, replace_directory
     from .pipeline import curated_splits, train_candidate
 
     with _clear_errors():
-        settings = Settings()
-        contract = settings.load_contract()
+        settings = _project(ctx).settings
+        contract = _project(ctx).contract
         with console.status("training") as status:
             candidate = train_candidate(
                 settings,
@@ -228,7 +473,7 @@ def _trained(settings: Settings) -> Candidate:
 
 
 @app.command("evaluate")
-def evaluate_command() -> None:
+def evaluate_command(ctx: typer.Context) -> None:
     """Evaluate the trained candidate, the baseline and the champion; write the model card.
 
     Without a trained candidate only the champion is evaluated.
@@ -238,8 +483,8 @@ def evaluate_command() -> None:
     from .pipeline import curated_splits, fit_baseline, judge
 
     with _clear_errors():
-        settings = Settings()
-        contract = settings.load_contract()
+        settings = _project(ctx).settings
+        contract = _project(ctx).contract
         champion = load_champion(settings, contract)
         with console.status("evaluating") as status:
             splits = curated_splits(settings, contract)
@@ -272,7 +517,7 @@ def evaluate_command() -> None:
 
 
 @app.command("register")
-def register_command() -> None:
+def register_command(ctx: typer.Context) -> None:
     """Register the trained candidate; it becomes challenger only if it passes the gate.
 
     The gate: the primary metric meets the contract's gate and beats the baseline, and the
@@ -283,8 +528,8 @@ def register_command() -> None:
     from .pipeline import curated_splits, fit_baseline, judge, lineage
 
     with _clear_errors():
-        settings = Settings()
-        contract = settings.load_contract()
+        settings = _project(ctx).settings
+        contract = _project(ctx).contract
         registry = Registry(settings, contract)
         candidate = _trained(settings)
         with console.status("judging the candidate") as status:
@@ -311,7 +556,7 @@ def register_command() -> None:
 
 
 @app.command("promote")
-def promote_command() -> None:
+def promote_command(ctx: typer.Context) -> None:
     """Make the challenger champion if it beats the champion; otherwise exit 1 with the reasons.
 
     "Beats": the primary metric is strictly better on the test data; a tie keeps the champion.
@@ -322,8 +567,8 @@ def promote_command() -> None:
     from .pipeline import curated_splits, promote
 
     with _clear_errors():
-        settings = Settings()
-        contract = settings.load_contract()
+        settings = _project(ctx).settings
+        contract = _project(ctx).contract
         registry = Registry(settings, contract)
         with console.status("comparing the challenger with the champion"):
             challenger = registry.load(CHALLENGER)
@@ -342,6 +587,7 @@ def promote_command() -> None:
 
 @app.command("export-model")
 def export_model_command(
+    ctx: typer.Context,
     alias: Annotated[
         str, typer.Option(help="Which registered model to export: champion or challenger.")
     ] = "champion",
@@ -358,8 +604,8 @@ def export_model_command(
     from .model.registry import Registry
 
     with _clear_errors():
-        settings = Settings()
-        contract = settings.load_contract()
+        settings = _project(ctx).settings
+        contract = _project(ctx).contract
         target = directory or settings.path(settings.models_dir) / "export"
         with console.status("exporting"):
             folder = Registry(settings, contract).export(alias, target)
@@ -367,7 +613,7 @@ def export_model_command(
 
 
 @app.command("pipeline")
-def pipeline_command(rows: Rows = None, seed: Seed = None) -> None:
+def pipeline_command(ctx: typer.Context, rows: Rows = None, seed: Seed = None) -> None:
     """Run every stage: collect, curate, validate, explore, train, evaluate, register, promote.
 
     On the first run the baseline is registered as version 1 and made champion. A trained
@@ -383,7 +629,7 @@ def pipeline_command(rows: Rows = None, seed: Seed = None) -> None:
     from .pipeline import run_pipeline
 
     with _clear_errors():
-        settings = Settings()
+        settings = _project(ctx).settings
         with console.status("starting") as status:
             result = run_pipeline(
                 settings, rows, seed, step=lambda stage: status.update(f"{stage} ...")
@@ -418,6 +664,7 @@ def pipeline_command(rows: Rows = None, seed: Seed = None) -> None:
 
 @app.command("serve")
 def serve_command(
+    ctx: typer.Context,
     host: Annotated[
         str | None,
         typer.Option(help="Interface to listen on.", show_default="settings host, 127.0.0.1"),
@@ -433,9 +680,9 @@ def serve_command(
     from .model.registry import load_champion
 
     with _clear_errors():
-        settings = Settings()
+        settings = _project(ctx).settings
         # Refuse to start a service that could never become ready; the error says what to do.
-        load_champion(settings, settings.load_contract())
+        load_champion(settings, _project(ctx).contract)
     uvicorn.run(
         f"{__package__}.app.api:create_app",
         factory=True,
@@ -445,13 +692,13 @@ def serve_command(
 
 
 @app.command("feedback")
-def feedback_command() -> None:
+def feedback_command(ctx: typer.Context) -> None:
     """Summarise the prediction and feedback store: predictions logged, feedback received."""
     from .app.feedback import FeedbackStore, store_url
 
     with _clear_errors():
-        settings = Settings()
-        contract = settings.load_contract()
+        settings = _project(ctx).settings
+        contract = _project(ctx).contract
         store = FeedbackStore(store_url(settings), target=contract.task.target)
         try:
             counts = store.counts()
@@ -472,6 +719,7 @@ def feedback_command() -> None:
 
 @app.command("score")
 def score_command(
+    ctx: typer.Context,
     output: Annotated[
         Path,
         typer.Option(
@@ -515,8 +763,8 @@ def score_command(
     if (source is None) == (query is None):
         raise typer.BadParameter("give either a file to score or --query, not both")
     with _clear_errors():
-        settings = Settings()
-        contract = settings.load_contract()
+        settings = _project(ctx).settings
+        contract = _project(ctx).contract
         if source is not None and source.resolve() == output.resolve():
             raise ValueError(f"{output}: the output would overwrite the input; choose another")
         model = load_champion(settings, contract)
@@ -555,6 +803,7 @@ MONITOR_EXIT_CODES = (
 
 @app.command("monitor", epilog=MONITOR_EXIT_CODES)
 def monitor_command(
+    ctx: typer.Context,
     since: Annotated[
         datetime | None,
         typer.Option(help="Start of the window, UTC unless a zone is given.", show_default=False),
@@ -593,8 +842,8 @@ def monitor_command(
     elif last is not None:
         window_start = (window_end or datetime.now(UTC)) - _duration(last)
     try:
-        settings = Settings()
-        contract = settings.load_contract()
+        settings = _project(ctx).settings
+        contract = _project(ctx).contract
         features = read_reference(settings.reference_file)
         if features is None:
             raise ValueError(f"{settings.reference_file}: no training reference; run the pipeline")
