@@ -28,7 +28,8 @@ Kind = Literal["integer", "number", "category", "text"]
 Role = Literal["feature", "sensitive", "id", "ignored"]
 Value = str | int | float | bool
 SCHEMA_FILE = "src/{package}/schema.py"
-REINFER = "uv run {package} schema infer PATH"
+# The console script is named after the project, not the package: this form works in both.
+REINFER = "uv run python -m {package} schema infer PATH"
 # The model's inputs: what a request must hold and what the models read.
 INPUT_ROLES = ("feature", "sensitive")
 

@@ -30,7 +30,7 @@ from rich.text import Text
 
 from ..config import Contract, Settings
 from ..errors import ProjectError
-from .collect import RAW_FILE
+from .collect import raw_records_path
 
 LABELS_FILE = Path("interim") / "labels.csv"
 LABELS_HEADER = ("record_key", "row", "label", "labelled_at")
@@ -94,8 +94,8 @@ class Session:
 
 
 def default_source(settings: Settings) -> Path:
-    """The raw records collect wrote: without a target column when data is unlabelled."""
-    return settings.raw_dir / RAW_FILE
+    """The raw records collect wrote from the contract's source (no target when unlabelled)."""
+    return raw_records_path(settings.load_contract(), settings.raw_dir)
 
 
 def default_labels_file(settings: Settings) -> Path:
