@@ -15,3 +15,7 @@ class RawDataError(ProjectError):
 
 class ModelFileError(ProjectError):
     """The model file is missing, unreadable, or was built for another contract."""
+
+
+class BaselineError(ProjectError):
+    """A baseline rule cannot be applied: it reads a column the data lacks, or is malformed."""
