@@ -21,6 +21,8 @@ from typing import Any
 import yaml
 
 LOCK_TIMEOUT_SECONDS = 300
+# Rows the baseline's rules are chosen from: enough for stable rates, quick in pure Python.
+RULE_ROWS = 20_000
 ANSWERS_FILE = Path(".copier-answers.yml")
 CONTRACT_FILE = Path("ml_contract.yaml")
 
@@ -142,14 +144,15 @@ def names(answer: str) -> list[str]:
     return [name.strip() for name in answer.split(",") if name.strip()]
 
 
-def load_infer(package: str) -> ModuleType:
-    """The project's schema inference module, loaded by its path.
+def load_infer(package: str, module: str = "data/infer.py") -> ModuleType:
+    """One of the project's standard-library modules (schema inference, rule fitting), by path.
 
-    It needs the standard library only, while the package's other modules need pandas, which
+    They need the standard library only, while the package's other modules need pandas, which
     Copier's interpreter lacks.
     """
-    location = Path("src") / package / "data" / "infer.py"
-    spec = importlib.util.spec_from_file_location(f"_{package}_schema_inference", location)
+    location = Path("src") / package / module
+    name = f"_{package}_{location.stem}_for_post_copy"
+    spec = importlib.util.spec_from_file_location(name, location)
     if spec is None or spec.loader is None:
         raise ImportError(f"cannot load {location}")
     module = importlib.util.module_from_spec(spec)
@@ -184,11 +187,7 @@ def own_data(copier_dir: Path) -> None:
         )
         return
     if source != "csv":
-        say(
-            f"{schema_file} still describes the demo data: Parquet needs the project's own "
-            f"packages, so after `uv sync` run: {later}"
-        )
-        return
+        return  # Parquet needs the project's own packages: infer_in_project runs after the lock
     infer = load_infer(package)
     started = time.perf_counter()
     try:
@@ -211,12 +210,84 @@ def own_data(copier_dir: Path) -> None:
     say(f"wrote {schema_file} from {path.name} in {seconds:.1f} s: {schema.summary()}")
     for warning in schema.warnings:
         say(f"note: {warning}")
+    fit_rules(infer, schema, path, given)
+
+
+def fit_rules(infer: ModuleType, schema: Any, path: Path, given: dict[str, Any]) -> None:
+    """Choose the baseline's rules from a sample of the file and write them between its markers.
+
+    On any problem the demo's rules stay and one line says how to choose them later.
+    """
+    package, slug = given["package_name"], given["project_slug"]
+    baseline = Path("src") / package / "model" / "baseline.py"
+    later = f"uv run {slug} baseline rules --write"
+    rules = load_infer(package, "model/rules.py")
+    started = time.perf_counter()
+    try:
+        sample = infer.sample_csv(path, RULE_ROWS)
+        rows = [
+            dict(zip(sample.columns, row, strict=False)) for chunk in sample.chunks for row in chunk
+        ]
+        inputs = [column for column in schema.columns if column.is_input]
+        task = given["task_type"]
+        decision = given.get(
+            "prediction_quantile" if task == "regression" else "decision_threshold"
+        )
+        block = rules.rules_block(
+            task,
+            rows,
+            target=schema.target.name,
+            numeric=[column.name for column in inputs if column.kind in ("integer", "number")],
+            categorical={
+                column.name: column.categories for column in inputs if column.kind == "category"
+            },
+            target_values=schema.target.values,
+            decision=float(decision) if decision is not None else None,
+        )
+        text = baseline.read_text(encoding="utf-8")
+        baseline.write_text(rules.replace_block(text, block, str(baseline)), encoding="utf-8")
+    except (OSError, ValueError, infer.InferenceError) as error:
+        say(f"{baseline} keeps the demo's rules ({error}); choose them later with: {later}")
+        return
+    seconds = time.perf_counter() - started
+    say(f"chose the baseline's rules in {baseline} from {len(rows):,} rows in {seconds:.1f} s")
+
+
+def infer_in_project(given: dict[str, Any]) -> None:
+    """Parquet: infer the schema and the rules with the project's own packages, once locked."""
+    if given.get("data_source") != "parquet":
+        return
+    uv = uv_command()
+    schema_file = Path("src") / given["package_name"] / "schema.py"
+    if uv is None or not schema_file.is_file() or not Path("uv.lock").is_file():
+        return
+    say("inferring the feature schema and the baseline's rules with the project's packages ...")
+    module = ["run", "--frozen", "--quiet", "python", "-m", given["package_name"]]
+    for step in (["schema", "infer", "--write"], ["baseline", "rules", "--write"]):
+        try:
+            done = subprocess.run(
+                [*uv, *module, *step],
+                capture_output=True,
+                text=True,
+                timeout=LOCK_TIMEOUT_SECONDS,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            done = None
+        if done is None or done.returncode != 0:
+            last = "timed out" if done is None else (done.stderr.strip().splitlines() or ["?"])[-1]
+            command = " ".join(step)
+            slug = given["project_slug"]
+            say(f"could not run `{command}` ({last}); run it later: uv run {slug} {command}")
+            return
+    say(f"wrote {schema_file} and the baseline's rules from the Parquet file")
 
 
 def main() -> int:
     """Infer the schema, lock, then commit: the first commit holds both whenever they exist."""
     own_data(Path(sys.argv[1]) if len(sys.argv) > 1 else Path.cwd())
-    lock()
+    if lock():
+        infer_in_project(answers())
     first_commit()
     return 0
 

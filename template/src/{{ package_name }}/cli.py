@@ -363,6 +363,70 @@ def schema_check_command(
         raise typer.Exit(1)
 
 
+baseline_app = typer.Typer(
+    help="The baseline's rules (model/baseline.py, yours): choose them from data.",
+    no_args_is_help=True,
+)
+app.add_typer(baseline_app, name="baseline")
+
+RULE_ROWS = 20_000
+
+
+@baseline_app.command("rules")
+def baseline_rules_command(
+    ctx: typer.Context,
+    source: SchemaSource = None,
+    query: SchemaQuery = None,
+    write: Annotated[
+        bool, typer.Option("--write", help="Replace the rules between the baseline's markers.")
+    ] = False,
+) -> None:
+    """Choose the baseline's rules from data and print them; --write puts them in baseline.py.
+
+    Classification: the one to three conditions that raise the positive rate (or the class)
+    most on enough rows; regression: a rule on the most informative column at the cost
+    quantile; anomaly detection: robust z-scores of the numeric columns. Each rule carries a
+    comment with the numbers behind it. Only the lines between the edit markers change.
+    """
+    from .data.columns import load
+    from .files import write_atomic
+    from .model.rules import read_block, replace_block, rules_block
+
+    with _clear_errors():
+        settings, contract = _project(ctx).settings, _project(ctx).contract
+        schema = load()
+        data = _schema_rows(settings, contract, source, query, RULE_ROWS)
+        with console.status(f"reading {data.shown}"):
+            rows = [
+                dict(zip(data.columns, row, strict=False)) for chunk in data.chunks for row in chunk
+            ]
+        decision = contract.decision.quantile if contract.task.type == "regression" else None
+        block = rules_block(
+            contract.task.type,
+            rows,
+            target=contract.task.target,
+            numeric=[column.name for column in schema.inputs if column.numeric],
+            categorical={
+                column.name: column.categories
+                for column in schema.inputs
+                if column.kind == "category"
+            },
+            target_values=schema.target.values,
+            decision=decision if decision is not None else contract.decision.threshold,
+        )
+        baseline_file = Path(__file__).resolve().parent / "model" / "baseline.py"
+        text = baseline_file.read_text(encoding="utf-8")
+        if read_block(text, str(baseline_file)) == block:
+            console.print("model/baseline.py already holds these rules")
+            return
+        typer.echo(block, nl=False)
+        if not write:
+            console.print("to put them in model/baseline.py, run this again with --write")
+            return
+        write_atomic(baseline_file, replace_block(text, block, str(baseline_file)).encode("utf-8"))
+        console.print(f"[green]wrote the rules into {baseline_file.name}[/]", highlight=False)
+
+
 def _schema_file_shown() -> str:
     """The schema file as people find it in the project."""
     from .data.columns import SCHEMA_FILE
