@@ -26,6 +26,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, SQLAlchemyError
 
 from ..config import Contract, Settings
+from ..data.columns import load
 from ..data.transform import input_names
 from ..errors import ProjectError
 
@@ -82,14 +83,16 @@ def store_url(settings: Settings) -> str:
 def target_value(contract: Contract, outcome: Any) -> int | float | str:
     """A feedback outcome as the API spells it, turned into the data's target column value.
 
-    Binary classification: the positive class is 1, the negative 0; anomaly detection: true
-    is 1; multiclass: the class label; regression: the number.
+    Binary classification and anomaly detection: the positive class (or true) becomes the
+    data's positive value, anything else its negative value, as the feature schema's target
+    values spell them (1 and 0 where it lists none), so that collected feedback reads like
+    the data; multiclass: the class label; regression: the number.
     """
     task = contract.task
-    if task.type == "binary_classification":
-        return 1 if outcome == task.positive_class else 0
-    if task.type == "anomaly_detection":
-        return int(bool(outcome))
+    if task.type in ("binary_classification", "anomaly_detection"):
+        yes = outcome == task.positive_class if task.type == "binary_classification" else outcome
+        negative, positive = load().target.values[-2:] or (0, 1)
+        return positive if bool(yes) else negative
     if task.type == "regression":
         return float(outcome)
     return str(outcome)

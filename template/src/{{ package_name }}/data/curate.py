@@ -12,6 +12,7 @@ import pandas as pd
 
 from ..config import Contract
 from ..errors import ProjectError
+from .columns import load
 
 # Below this many rows a feature can match the target by chance, so leakage is not judged.
 LEAKAGE_MIN_ROWS = 30
@@ -77,7 +78,8 @@ def curate(frame: pd.DataFrame, contract: Contract) -> tuple[pd.DataFrame, Curat
     (repeated rows can be real: coarse survey answers repeat); text columns are scanned for
     personal data (columns in data.pii_allowed_columns are skipped); a column missing more than
     data.max_missing_rate of its values is refused; data.missing_values then fills (median
-    for numbers, most frequent value otherwise), drops or refuses what is missing; when the
+    for numbers, most frequent value otherwise), drops or refuses what is missing (columns the
+    feature schema declares as no model input are left as they are); when the
     target column is present, rows without a label are dropped (or refused under `fail`:
     labels are never invented), labels are checked against the task, and a feature that
     gives the label away is refused. Row numbers in messages count data rows from 1.
@@ -108,9 +110,13 @@ def curate(frame: pd.DataFrame, contract: Contract) -> tuple[pd.DataFrame, Curat
         raise PiiFoundError(pii_message(scan.hits), scan.hits)
     target = contract.task.target
     labelled = target in work.columns
-    _check_missing_rate(work, contract.data.max_missing_rate)
+    # Columns the schema declares as no model input (ids, free text, ignored ones) are left as
+    # they are: a mostly empty comments column must not stop the data the models read.
+    unread = _not_inputs()
+    judged = [column for column in work.columns if column not in unread]
+    _check_missing_rate(work[judged], contract.data.max_missing_rate)
     before_missing = len(work)
-    work, filled = _handle_missing(work, contract, target if labelled else None)
+    work, filled = _handle_missing(work, judged, contract, target if labelled else None)
     if work.empty:
         raise CurationError(
             "every row has a missing value, so data.missing_values drop_rows leaves nothing; "
@@ -148,10 +154,15 @@ def _check_missing_rate(frame: pd.DataFrame, limit: float) -> None:
         )
 
 
+def _not_inputs() -> set[str]:
+    """The columns the feature schema declares that no model reads."""
+    return {column.name for column in load().columns if not column.is_input}
+
+
 def _handle_missing(
-    frame: pd.DataFrame, contract: Contract, target: str | None
+    frame: pd.DataFrame, judged: list[str], contract: Contract, target: str | None
 ) -> tuple[pd.DataFrame, dict[str, int]]:
-    missing = frame.isna().sum()
+    missing = frame[judged].isna().sum()
     missing = missing[missing > 0]
     if missing.empty:
         return frame, {}
@@ -165,7 +176,7 @@ def _handle_missing(
             "source, or choose fill_median or drop_rows in ml_contract.yaml"
         )
     if policy == "drop_rows":
-        return frame.dropna(), {}
+        return frame.dropna(subset=judged), {}
     if target is not None:
         frame = frame[frame[target].notna()].copy()
     filled: dict[str, int] = {}

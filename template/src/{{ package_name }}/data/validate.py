@@ -19,6 +19,7 @@ from pandera.errors import SchemaErrors
 from ..app.records import Record
 from ..config import Contract
 from ..errors import ProjectError
+from .columns import value_text
 
 QUANTILES = (5, 25, 50, 75, 95)
 # Keeps one stats line short even when a text column holds free text instead of categories.
@@ -104,7 +105,7 @@ def _without_null(field: dict[str, Any]) -> dict[str, Any]:
 def _feature_column(field: dict[str, Any], *, required: bool) -> pa.Column:
     if "enum" in field or "const" in field:
         allowed = field.get("enum", [field.get("const")])
-        return pa.Column(checks=_one_of(allowed), nullable=True, required=required)
+        return pa.Column(checks=_one_of(allowed, as_text=True), nullable=True, required=required)
     if field.get("type") in ("integer", "number"):
         checks = [
             _within(
@@ -132,9 +133,14 @@ def _target_column(contract: Contract) -> pa.Column:
 
 
 def _one_of(allowed: Sequence[object], *, as_text: bool = False) -> pa.Check:
+    texts = [value_text(value) for value in allowed]
+
     def check(series: pd.Series) -> pd.Series:
-        # Labels read as numbers still match classes such as "1", "2", "3".
-        return (series.astype(str) if as_text and _is_number(series) else series).isin(allowed)
+        # As text, values match however the file typed them: categories 1, 2, 3 read as text
+        # (a column with one bad value) or as floats (a column with gaps), classes read as numbers.
+        if as_text:
+            return series.map(value_text, na_action="ignore").isin(texts)
+        return series.isin(allowed)
 
     return pa.Check(check, name="one_of", error=f"not one of {list(allowed)}")
 

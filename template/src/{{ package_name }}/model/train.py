@@ -41,6 +41,9 @@ MIN_FIT_ROWS = 40
 MIN_VALIDATION_ROWS = 20
 VALIDATION_FRACTION = 0.2
 SETTINGS_PER_KIND = 4
+# Types the shared feature transformer holds beyond what skops trusts: the imputer that fills
+# numbers the schema lets be missing keeps the dtype it was fitted on.
+TRANSFORMER_TYPES = ("numpy.dtype",)
 # Fitting on a few thousand records, one thread beats several; on a busy machine by ten times.
 FIT_THREADS = 1
 
@@ -178,7 +181,7 @@ def _load_pipeline(path: Path, content: bytes) -> Pipeline:
         untrusted = skops_io.get_untrusted_types(data=content)
     except Exception as error:  # skops raises many kinds on a damaged file; all mean the same.
         raise ModelFileError(f"{path}: not a readable model file ({error})") from None
-    unexpected = sorted(set(untrusted) - set(TRUSTED_TYPES))
+    unexpected = sorted(set(untrusted) - {*TRUSTED_TYPES, *TRANSFORMER_TYPES})
     if unexpected:
         raise ModelFileError(
             f"{path}: refused, it holds types a candidate never has ({', '.join(unexpected)}); "
