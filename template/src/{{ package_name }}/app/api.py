@@ -7,6 +7,7 @@ send what really happened to POST /feedback with that id. /metrics speaks Promet
 from __future__ import annotations
 
 import asyncio
+import html
 import inspect
 import logging
 import uuid
@@ -52,6 +53,8 @@ logger = logging.getLogger(__name__)
 BAD_JSON, NOT_FOUND, TOO_LARGE, INVALID, UNAVAILABLE = 400, 404, 413, 422, 503
 # Room per record in a request body: a record's JSON is a few hundred bytes at most.
 RECORD_BYTES = 2048
+# Longest unknown field name an error answer repeats.
+NAME_SHOWN = 60
 BODY_OVERHEAD = 64 * 1024
 
 
@@ -120,14 +123,21 @@ def _error_items(error: RequestValidationError) -> list[dict[str, Any]]:
     items = []
     for item in error.errors():
         loc = list(item["loc"])
-        if item["type"] == "extra_forbidden":
-            # An unknown field's name is input too: the location stops at the object holding it.
-            loc = loc[:-1]
+        if item["type"] == "extra_forbidden" and loc and isinstance(loc[-1], str):
+            # An unknown field's name is input too: it is named, but cut short and escaped so
+            # that no markup or control character comes back as it was sent.
+            loc[-1] = _shown_name(loc[-1])
         if loc[:1] == ["body"] and loc[1:2] in (["record"], ["batch"]):
             # The shape /predict took the body for is not part of the body's location.
             loc = loc[:1] + loc[2:]
         items.append({"loc": loc, "msg": item["msg"], "type": item["type"]})
     return items
+
+
+def _shown_name(name: str) -> str:
+    """A field name from a request, safe to answer with: at most 60 characters, escaped."""
+    cut = name[:NAME_SHOWN] + ("..." if len(name) > NAME_SHOWN else "")
+    return html.escape(cut.encode("unicode_escape").decode("ascii"))
 
 
 def _not_json(error: RequestValidationError) -> bool:
