@@ -253,13 +253,19 @@ def fit_rules(infer: ModuleType, schema: Any, path: Path, given: dict[str, Any])
     say(f"chose the baseline's rules in {baseline} from {len(rows):,} rows in {seconds:.1f} s")
 
 
-def infer_in_project(given: dict[str, Any]) -> None:
+def infer_in_project(given: dict[str, Any], locked: bool) -> None:
     """Parquet: infer the schema and the rules with the project's own packages, once locked."""
     if given.get("data_source") != "parquet":
         return
     uv = uv_command()
     schema_file = Path("src") / given["package_name"] / "schema.py"
-    if uv is None or not schema_file.is_file() or not Path("uv.lock").is_file():
+    if uv is None or not locked:
+        slug = given["project_slug"]
+        say(
+            f"{schema_file} still describes the demo data: Parquet needs the project's own "
+            f"packages, so once `uv lock` works run: uv run {slug} schema infer --write && "
+            f"uv run {slug} baseline rules --write"
+        )
         return
     say("inferring the feature schema and the baseline's rules with the project's packages ...")
     module = ["run", "--frozen", "--quiet", "python", "-m", given["package_name"]]
@@ -286,8 +292,7 @@ def infer_in_project(given: dict[str, Any]) -> None:
 def main() -> int:
     """Infer the schema, lock, then commit: the first commit holds both whenever they exist."""
     own_data(Path(sys.argv[1]) if len(sys.argv) > 1 else Path.cwd())
-    if lock():
-        infer_in_project(answers())
+    infer_in_project(answers(), locked=lock())
     first_commit()
     return 0
 

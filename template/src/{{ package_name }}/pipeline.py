@@ -215,6 +215,13 @@ def judge(
     incumbent = None if champion is None else evaluate(champion, test, contract)
     step("measure fairness")
     fairness = assess(candidate, test, contract)
+    fairness_lines = [
+        *markdown(fairness),
+        f"The baseline, on the same records: {assess(baseline, test, contract).summary()}.",
+    ]
+    if contract.fairness.reason:
+        tolerance = contract.fairness.tolerance
+        fairness_lines.append(f"Why the tolerance is {tolerance:g}: {contract.fairness.reason}")
     verdict = challenger_verdict(judged, against, fairness)
     final = verdict
     if verdict.passed and incumbent is not None:
@@ -229,7 +236,7 @@ def judge(
         candidate=judged,
         baseline=against,
         champion=incumbent,
-        fairness_lines=markdown(fairness),
+        fairness_lines=fairness_lines,
         figures=figures,
         data_lines=data_lines or [f"{len(splits.train)} training and {len(test)} test records."],
         out_dir=reports,

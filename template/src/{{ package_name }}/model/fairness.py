@@ -121,6 +121,53 @@ class FairnessReport:
             + (f" ({left_out} rates of too small groups not judged)" if left_out else "")
         )
 
+    def explain(self, model: str, remedy: str) -> str:
+        """Why the gate judged a model so: the verdict, each group's rates, and the next steps.
+
+        Args:
+            model: The model judged, in words (e.g. "the baseline").
+            remedy: What would make this model treat the groups alike.
+
+        Returns:
+            One line with the verdict, one per group, and one with the next steps.
+        """
+        lines = [f"{model}: {self.summary()}"]
+        for feature, groups in self.groups.items():
+            for group, values in groups.items():
+                rates = ", ".join(self._rate_shown(rate, values) for rate in self.rates)
+                lines.append(f"  {feature} = {group}: {int(values['count'])} rows, {rates}")
+        if math.isnan(self.value):
+            lines.append(
+                "Next: give the gate enough records to judge, a larger test split "
+                "(data.test_fraction in ml_contract.yaml) or more data; or choose a "
+                "fairness.metric whose rates need fewer (demographic_parity_difference counts "
+                "every row)."
+            )
+            return "\n".join(lines)
+        lines.append(
+            f"Next: {remedy}; or, where the gap is justified, raise fairness.tolerance in "
+            "ml_contract.yaml and write the reason in fairness.reason, which the model card shows."
+        )
+        return "\n".join(lines)
+
+    def _rate_shown(self, rate: str, values: dict[str, float]) -> str:
+        """A group's rate, and why it was not judged when its group is too small for it."""
+        shown = f"{rate.replace('_', ' ')} {values.get(rate, math.nan):.4f}"
+        records = _records_of(rate)
+        size = values.get(records, math.nan)
+        if size < self.min_group_rows:
+            shown += f" (not judged: {int(size)} {RECORD_NAMES[records]})"
+        return shown
+
+
+def baseline_remedy() -> str:
+    """The next step when the baseline itself sets groups apart: its rules are the cause."""
+    package = __name__.split(".")[0]
+    return (
+        f"change the baseline's rules (src/{package}/model/baseline.py) that set the groups "
+        "apart, then run the pipeline again"
+    )
+
 
 def assess(model: Model, frame: pd.DataFrame, contract: Contract) -> FairnessReport:
     """Judge a model's decisions on labelled records, group by group, against the contract.
@@ -149,7 +196,7 @@ def assess(model: Model, frame: pd.DataFrame, contract: Contract) -> FairnessRep
     groups: dict[str, dict[str, dict[str, float]]] = {}
     unjudged: dict[str, list[str]] = {}
     for feature in spec.sensitive_features:
-        table = _by_group(contract, y_true, predictions, scores, _groups_of(frame[feature]))
+        table = _by_group(contract, y_true, predictions, scores, groups_of(frame[feature]))
         groups[feature] = {
             str(group): {str(name): float(value) for name, value in row.items()}
             for group, row in table.iterrows()
@@ -314,8 +361,12 @@ def _check_columns(frame: pd.DataFrame, columns: list[str]) -> None:
             )
 
 
-def _groups_of(column: pd.Series) -> pd.Series:
-    """Group labels: values as text, missing as 'missing', many numbers as quartile bands."""
+def groups_of(column: pd.Series) -> pd.Series:
+    """Each record's group: values as text, missing as 'missing', many numbers as quartile bands.
+
+    The bands are cut at the quartiles of the values given, so the same records always fall
+    into the same groups; their labels say the interval, e.g. "(41.0, 55.0]".
+    """
     numeric = pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
     if numeric and column.nunique() > MAX_GROUPS:
         column = pd.qcut(column, 4, duplicates="drop")
