@@ -110,6 +110,7 @@ EXPECTED_FILES = {
     "tests/load/__init__.py",
     "tests/load/locustfile.py",
     "tests/model/__init__.py",
+    "tests/model/behaviour.py",
     "tests/model/expectations.py",
     "tests/model/test_behaviour.py",
     "tests/planted.py",
