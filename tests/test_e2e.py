@@ -78,7 +78,9 @@ def test_default_project_passes_pre_commit_and_serves_predictions(
     render: Render, tmp_path: Path
 ) -> None:
     """The default project is pre-commit clean, and its API answers a real request on loopback."""
-    project = render(tasks=True)
+    # The load stage runs while the rest of the suite loads both cores: a latency target that
+    # shared machine can hold keeps the check about failures and rates, not about noise.
+    project = render(tasks=True, latency_p95_ms=2000)
     run(
         [*uv(), "run", "--locked", "pre-commit", "run", "--all-files"],
         project,

@@ -284,6 +284,7 @@ def test_a_person_plans_a_regression_project_at_the_terminal(tmp_path: Path) -> 
         "sensitive_features": ["sex", "region"],
         "metric": "metric_gap",
         "tolerance": 3.0,
+        "reason": "",
     }
     assert contract["registry"]["tracking_uri"] == "https://mlflow.example.com"
     assert contract["serving"]["mode"] == "batch"

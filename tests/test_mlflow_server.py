@@ -107,8 +107,9 @@ def test_pipeline_registers_to_a_tracking_server(render: Render, tmp_path: Path)
                 "-m",
                 "customer_churn",
                 "pipeline",
+                # Fewer rows than the demo's 5,000 make the candidate's fairness and cost noise.
                 "--rows",
-                "1000",
+                "5000",
             ],
             project,
             MLFLOW_TRACKING_URI=base,

@@ -204,6 +204,7 @@ def test_later_sections_reach_the_contract(render: Render) -> None:
         "sensitive_features": ["sex", "region"],
         "metric": "demographic_parity_difference",
         "tolerance": 0.05,
+        "reason": "",
     }
     assert rendered["registry"] == {
         "model_name": "customer-churn",

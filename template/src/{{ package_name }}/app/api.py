@@ -135,9 +135,9 @@ def _error_items(error: RequestValidationError) -> list[dict[str, Any]]:
 
 
 def _shown_name(name: str) -> str:
-    """A field name from a request, safe to answer with: at most 60 characters, escaped."""
-    cut = name[:NAME_SHOWN] + ("..." if len(name) > NAME_SHOWN else "")
-    return html.escape(cut.encode("unicode_escape").decode("ascii"))
+    """A field name from a request, safe to answer with: escaped, then cut to 60 characters."""
+    shown = html.escape(name.encode("unicode_escape").decode("ascii"))
+    return shown[:NAME_SHOWN] + ("..." if len(shown) > NAME_SHOWN else "")
 
 
 def _not_json(error: RequestValidationError) -> bool:
