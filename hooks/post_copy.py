@@ -42,6 +42,19 @@ def uv_command() -> list[str] | None:
     return None
 
 
+def run_uv(command: list[str]) -> str | None:
+    """Run one uv command; None when it succeeds, else why not in one line."""
+    try:
+        result = subprocess.run(
+            command, capture_output=True, text=True, timeout=LOCK_TIMEOUT_SECONDS, check=False
+        )
+    except subprocess.TimeoutExpired:
+        return "timed out"
+    if result.returncode == 0:
+        return None
+    return (result.stderr.strip().splitlines() or ["?"])[-1]
+
+
 def lock() -> bool:
     """Write uv.lock; say plainly what to run later when it cannot be written now."""
     uv = uv_command()
@@ -49,20 +62,8 @@ def lock() -> bool:
         say("uv is not installed, so uv.lock was not written. Install uv, then run: uv lock")
         return False
     say("resolving dependencies into uv.lock ...")
-    try:
-        result = subprocess.run(
-            [*uv, "lock", "--quiet"],
-            capture_output=True,
-            text=True,
-            timeout=LOCK_TIMEOUT_SECONDS,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        result = None
-    if result is None or result.returncode != 0:
-        reason = (
-            "timed out" if result is None else (result.stderr.strip().splitlines() or ["?"])[-1]
-        )
+    reason = run_uv([*uv, "lock", "--quiet"])
+    if reason is not None:
         say(f"could not write uv.lock ({reason}).")
         say("When the package registry is reachable, run: uv lock && git add uv.lock && git commit")
         return False
@@ -270,18 +271,8 @@ def infer_in_project(given: dict[str, Any], locked: bool) -> None:
     say("inferring the feature schema and the baseline's rules with the project's packages ...")
     module = ["run", "--frozen", "--quiet", "python", "-m", given["package_name"]]
     for step in (["schema", "infer", "--write"], ["baseline", "rules", "--write"]):
-        try:
-            done = subprocess.run(
-                [*uv, *module, *step],
-                capture_output=True,
-                text=True,
-                timeout=LOCK_TIMEOUT_SECONDS,
-                check=False,
-            )
-        except subprocess.TimeoutExpired:
-            done = None
-        if done is None or done.returncode != 0:
-            last = "timed out" if done is None else (done.stderr.strip().splitlines() or ["?"])[-1]
+        last = run_uv([*uv, *module, *step])
+        if last is not None:
             command = " ".join(step)
             slug = given["project_slug"]
             say(f"could not run `{command}` ({last}); run it later: uv run {slug} {command}")
