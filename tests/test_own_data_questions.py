@@ -238,6 +238,25 @@ def test_bad_class_labels_are_refused(render: Render, answers_given: dict, messa
         render(**answers_given)
 
 
+@pytest.mark.parametrize(
+    ("answers_given", "quoted"),
+    [
+        ({**MULTICLASS, "class_labels": "a,b,c\x1b[2J\nd"}, '"c\\u001b[2J\\nd"'),
+        ({**OWN, "sensitive_features": "x\ty"}, '"x\\ty"'),
+        ({"target_name": "sex"}, '"sex"'),
+    ],
+)
+def test_an_answer_quoted_in_an_error_is_escaped(
+    render: Render, answers_given: dict, quoted: str
+) -> None:
+    """Newlines, tabs and terminal escapes in an answer never reach the terminal raw."""
+    with pytest.raises(ValueError) as refused:
+        render(**answers_given)
+    message = str(refused.value)
+    assert quoted in message
+    assert not any(character in message for character in "\x1b\n\t")
+
+
 def test_the_positive_value_is_asked_for_own_binary_data_only(render: Render) -> None:
     """Own binary data records which value means positive; the demo does not ask."""
     assert answers(render(**OWN, positive_value="yes"))["positive_value"] == "yes"

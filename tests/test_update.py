@@ -269,6 +269,26 @@ def test_changing_an_answer_updates_the_contract_and_leaves_user_code_alone(
     assert "threshold (0.1111)" in readme
 
 
+@pytest.mark.parametrize(
+    ("answer", "value"),
+    [
+        ("task_type", "regression"),
+        ("package_name", "churn_radar"),
+        ("target_name", "left"),
+    ],
+)
+def test_an_answer_the_user_owned_files_depend_on_cannot_change(
+    versions: Path, tmp_path: Path, answer: str, value: str
+) -> None:
+    """`copier update --data task_type=…` is refused in one line and the project is untouched."""
+    project = generate(versions, tmp_path / "project", "v0.2.0")
+    with pytest.raises(ValueError, match=f"{answer} cannot change on update") as refused:
+        update(project, "v0.2.0", **{answer: value})
+    assert "\n" not in str(refused.value)
+    assert "start a new project with copier copy" in str(refused.value)
+    assert git(project, "status", "--porcelain") == ""
+
+
 def test_adopting_an_existing_repository_never_overwrites_without_consent(
     tmp_path: Path,
 ) -> None:
