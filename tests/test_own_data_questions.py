@@ -250,7 +250,7 @@ def test_an_answer_quoted_in_an_error_is_escaped(
     render: Render, answers_given: dict, quoted: str
 ) -> None:
     """Newlines, tabs and terminal escapes in an answer never reach the terminal raw."""
-    with pytest.raises(ValueError) as refused:
+    with pytest.raises(ValueError, match="Validation error") as refused:
         render(**answers_given)
     message = str(refused.value)
     assert quoted in message
