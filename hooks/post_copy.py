@@ -52,7 +52,22 @@ def run_uv(command: list[str]) -> str | None:
         return "timed out"
     if result.returncode == 0:
         return None
-    return (result.stderr.strip().splitlines() or ["?"])[-1]
+    return reason(result.stderr)
+
+
+def reason(stderr: str) -> str:
+    """The line of a tool's error output that says what went wrong, cut to one screen line.
+
+    uv (and pyenv shims in front of it) end with hints or a bare path; the first line that
+    starts like an error is the one to show, else the last line that has words in it.
+    """
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    chosen = next(
+        (line for line in lines if line.lower().startswith(("error", "pyenv:", "fatal"))),
+        next((line for line in reversed(lines) if any(c.isalpha() for c in line)), "?"),
+    )
+    printable = "".join(c if c.isprintable() else "?" for c in chosen)
+    return printable if len(printable) <= 200 else printable[:197] + "..."
 
 
 def lock() -> bool:
@@ -280,9 +295,34 @@ def infer_in_project(given: dict[str, Any], locked: bool) -> None:
     say(f"wrote {schema_file} and the baseline's rules from the Parquet file")
 
 
+def pin_template_path(copier_dir: Path) -> None:
+    """Record a template copied from a relative local path by its absolute path.
+
+    Copier stores the path as given, so `copier update` run from inside the project would look
+    for ./template relative to the project and fail with a message about git-tracked templates.
+    URLs and absolute paths are left as they are.
+    """
+    text = ANSWERS_FILE.read_text(encoding="utf-8")
+    source = str(answers().get("_src_path", ""))
+    if not source or "://" in source or source.startswith(("gh:", "gl:", "git@", "/", "~")):
+        return
+    found = (copier_dir / source).resolve()
+    if not found.is_dir():
+        return
+    lines = text.splitlines(keepends=True)
+    for number, line in enumerate(lines):
+        if line.startswith("_src_path:"):
+            lines[number] = f"_src_path: {json.dumps(str(found), ensure_ascii=False)}\n"
+            ANSWERS_FILE.write_text("".join(lines), encoding="utf-8")
+            say(f"recorded the template as {found} (copied from the relative path {source})")
+            return
+
+
 def main() -> int:
     """Infer the schema, lock, then commit: the first commit holds both whenever they exist."""
-    own_data(Path(sys.argv[1]) if len(sys.argv) > 1 else Path.cwd())
+    copier_dir = Path(sys.argv[1]) if len(sys.argv) > 1 else Path.cwd()
+    pin_template_path(copier_dir)
+    own_data(copier_dir)
     infer_in_project(answers(), locked=lock())
     first_commit()
     return 0
