@@ -14,16 +14,7 @@ POST_COPY = TEMPLATE / "hooks" / "post_copy.py"
 
 def run_post_copy(project: Path, **env: str) -> subprocess.CompletedProcess[str]:
     """Run the task the way Copier does: the template's interpreter, in the new project."""
-    scrubbed = {k: v for k, v in os.environ.items() if not k.startswith(("GIT_", "UV_"))}
-    return subprocess.run(
-        [sys.executable, str(POST_COPY)],
-        cwd=project,
-        env={**scrubbed, "HOME": str(project.parent), "UV_PYTHON_DOWNLOADS": "never", **env},
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    return run_hook(POST_COPY, project, **env)
 
 
 def test_unreachable_registry_still_gives_a_first_commit_and_says_what_to_run(
@@ -67,7 +58,7 @@ OFFLINE = {"UV_INDEX_URL": "http://127.0.0.1:9/simple", "UV_NO_CACHE": "1", "UV_
 
 
 def run_hook(hook: Path, project: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    """Run a hook as Copier does, with the environment of `run_post_copy`."""
+    """Run a hook as Copier does: its interpreter, in the project, no git or uv settings."""
     scrubbed = {k: v for k, v in os.environ.items() if not k.startswith(("GIT_", "UV_"))}
     return subprocess.run(
         [sys.executable, str(hook), *args],
