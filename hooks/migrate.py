@@ -5,7 +5,8 @@ nothing. Paths are given literally in copier.yml; `{package}` stands for the pro
 name, read from the answers file, so no answer ever passes through a shell or a command line.
 
     migrate.py rename OLD NEW   move a file users own to its new name, keeping its history
-    migrate.py add PATH...      bring a user-owned file that is new in this release
+    migrate.py add PATH...      bring a user-owned file that is new in this release (one the
+                                project already has is kept if it has what the release imports)
     migrate.py schema RECORDS DEMO SCHEMA
                                 write the feature schema from a record class users edited
 
@@ -25,6 +26,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 
 import yaml
@@ -75,6 +77,8 @@ def render_release(answers: dict[str, object], destination: Path) -> None:
     """Render the release this script belongs to with the project's answers, tasks skipped."""
     import copier  # the interpreter running the migration is Copier's own
 
+    # Copier has already said it when the template has uncommitted changes; once is enough.
+    warnings.filterwarnings("ignore", category=copier.errors.DirtyLocalWarning)
     copier.run_copy(
         str(TEMPLATE_ROOT),
         destination,
@@ -89,24 +93,128 @@ def render_release(answers: dict[str, object], destination: Path) -> None:
 
 
 def add(paths: list[Path], answers: dict[str, object]) -> list[str]:
-    """Copy each file of the release that the project lacks; never overwrite one it has."""
-    missing = [path for path in paths if not path.exists()]
-    messages = [f"nothing to add: {path} is already there" for path in paths if path.exists()]
-    if not missing:
-        return messages
+    """Copy each file of the release that the project lacks; keep one it has if it still fits.
+
+    A Python module the project already has is kept when it defines every name the release's
+    own code imports from it (its interface). One that does not, written by the team before
+    the release made the path user-owned, would break every check: it is moved aside to
+    `<name>_own.py` and the release's version takes its place, both staged for review.
+    """
+    present = [path for path in paths if path.exists()]
+    if len(present) == len(paths) and not any(path.suffix == ".py" for path in present):
+        return [f"nothing to add: {path} is already there" for path in paths]
+    messages: list[str] = []
     with tempfile.TemporaryDirectory() as scratch:
         rendered = Path(scratch) / "release"
         render_release(answers, rendered)
-        for path in missing:
-            source = rendered / path
-            if not source.is_file():
+        for path in paths:
+            if not (rendered / path).is_file():
                 raise MigrationError(f"{path} is not a file of this release; nothing was added")
-        for path in missing:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(rendered / path, path)
-            subprocess.run(["git", "add", "--", str(path)], check=False, capture_output=True)
-            messages.append(f"added {path}, new in this release and yours from now on")
+        for path in paths:
+            if not path.exists():
+                install(rendered / path, path)
+                messages.append(f"added {path}, new in this release and yours from now on")
+                continue
+            defined = defined_names(path)
+            lacking = [] if defined is None else sorted(interface(rendered, path) - defined)
+            if not lacking:
+                messages.append(f"kept your {path}: it has what the release's code imports")
+                continue
+            aside = path.with_name(f"{path.stem}_own{path.suffix}")
+            if aside.exists():
+                raise MigrationError(
+                    f"{path} lacks {', '.join(lacking)} and {aside} already exists: merge "
+                    f"{path} into the release's version by hand, then update again"
+                )
+            rename(path, aside)
+            install(rendered / path, path)
+            messages.append(
+                f"your {path} lacked {', '.join(lacking)}, which the release's code imports: it "
+                f"is now {aside} and the release's version is in its place; move what you need "
+                f"from {aside.name} into it, then delete {aside.name}"
+            )
     return messages
+
+
+def install(source: Path, path: Path) -> None:
+    """Copy a file of the rendered release into the project and stage it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(source, path)
+    subprocess.run(["git", "add", "--", str(path)], check=False, capture_output=True)
+
+
+def interface(release: Path, module: Path) -> set[str]:
+    """The names the release's other Python files import from `module` (a path under src/).
+
+    Relative imports are resolved against each file's package, so `from .candidates import X`
+    in src/pkg/model/train.py counts for src/pkg/model/candidates.py.
+    """
+    if module.suffix != ".py" or module.parts[:1] != ("src",):
+        return set()
+    dotted = ".".join(module.with_suffix("").parts[1:])
+    names: set[str] = set()
+    for file in release.rglob("*.py"):
+        relative = file.relative_to(release)
+        if relative == module:
+            continue
+        try:
+            tree = ast.parse(file.read_text(encoding="utf-8"))
+        except (SyntaxError, UnicodeDecodeError):
+            continue
+        package = relative.parent.parts[1:] if relative.parts[:1] == ("src",) else ()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and _imported_module(node, package) == dotted:
+                names |= {alias.name for alias in node.names if alias.name != "*"}
+    return names
+
+
+def _imported_module(node: ast.ImportFrom, package: tuple[str, ...]) -> str | None:
+    """The dotted module an import names, with a relative one resolved against `package`."""
+    if node.level == 0:
+        return node.module
+    if not package or node.level > len(package):
+        return None
+    base = package[: len(package) - node.level + 1]
+    return ".".join([*base, *([node.module] if node.module else [])])
+
+
+def defined_names(path: Path) -> set[str] | None:
+    """Names a module defines at its top level (inside top-level if/try blocks too).
+
+    A module that cannot be parsed defines nothing; one with `from x import *` or a module
+    `__getattr__` could define anything: None, taken to define whatever is asked of it.
+    """
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+    except (SyntaxError, UnicodeDecodeError):
+        return set()
+    names: set[str] = set()
+    pending: list[ast.stmt] = list(tree.body)
+    while pending:
+        node = pending.pop()
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(node.name)
+            if node.name == "__getattr__":
+                return None
+        elif isinstance(node, ast.Assign | ast.AnnAssign | ast.AugAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names |= {
+                leaf.id
+                for target in targets
+                for leaf in ast.walk(target)
+                if isinstance(leaf, ast.Name)
+            }
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            if any(alias.name == "*" for alias in node.names):
+                return None
+            names |= {(alias.asname or alias.name).split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.If | ast.Try | ast.With):
+            pending.extend(node.body)
+            pending.extend(getattr(node, "orelse", []))
+            pending.extend(getattr(node, "finalbody", []))
+            for handler in getattr(node, "handlers", []):
+                pending.extend(handler.body)
+    return names
 
 
 def schema(records: Path, demo: Path, target: Path, answers: dict[str, object]) -> str:

@@ -76,18 +76,75 @@ def test_paths_outside_the_project_are_refused(project: Path, escape: str) -> No
 def test_add_brings_a_file_new_in_the_release_and_never_overwrites(project: Path) -> None:
     """Missing user-owned files arrive rendered with the project's answers; present ones stay."""
     (project / "src/shop/model").mkdir(parents=True)
-    (project / "src/shop/model/baseline.py").write_text("# our rules\n", encoding="utf-8")
+    ours = "class Baseline:  # our rules\n    pass\n"
+    (project / "src/shop/model/baseline.py").write_text(ours, encoding="utf-8")
     result = migrate(
         project, "add", "notebooks/01-explore.ipynb", "src/{package}/model/baseline.py"
     )
     assert result.returncode == 0, result.stderr
     notebook = (project / "notebooks/01-explore.ipynb").read_text(encoding="utf-8")
     assert "from shop" in notebook, "the new file was not rendered with the project's answers"
-    assert (project / "src/shop/model/baseline.py").read_text(encoding="utf-8") == "# our rules\n"
-    assert "nothing to add: src/shop/model/baseline.py is already there" in result.stderr
+    assert (project / "src/shop/model/baseline.py").read_text(encoding="utf-8") == ours
+    assert "kept your src/shop/model/baseline.py" in result.stderr
     again = migrate(project, "add", "notebooks/01-explore.ipynb")
     assert again.returncode == 0
     assert "nothing to add" in again.stderr
+
+
+def test_add_moves_aside_a_module_of_the_users_that_lacks_what_the_release_imports(
+    project: Path,
+) -> None:
+    """A team's own candidates.py from before the release: kept beside, release's in its place."""
+    model = project / "src/shop/model"
+    model.mkdir(parents=True)
+    ours = "MODELS = ['our favourite']\n"
+    (model / "candidates.py").write_text(ours, encoding="utf-8")
+    subprocess.run(["git", "add", "--all"], cwd=project, check=True)
+    subprocess.run(["git", *GIT_IDENTITY, "commit", "-qm", "ours"], cwd=project, check=True)
+
+    result = migrate(project, "add", "src/{package}/model/candidates.py")
+
+    assert result.returncode == 0, result.stderr
+    assert (model / "candidates_own.py").read_text(encoding="utf-8") == ours
+    release = (model / "candidates.py").read_text(encoding="utf-8")
+    assert "CLASSIFIERS" in release
+    message = result.stderr.strip()
+    assert len(message.splitlines()) == 1
+    assert "lacked CLASSIFIERS, Kind, OUTLIER_DETECTORS, TRUSTED_TYPES, regressors" in message
+    assert "move what you need from candidates_own.py into it" in message
+    staged = subprocess.run(
+        ["git", "status", "--porcelain"], cwd=project, capture_output=True, text=True, check=True
+    ).stdout
+    assert staged.splitlines() == [
+        "M  src/shop/model/candidates.py",
+        "A  src/shop/model/candidates_own.py",
+    ]
+
+    again = migrate(project, "add", "src/{package}/model/candidates.py")
+    assert "kept your src/shop/model/candidates.py" in again.stderr
+
+
+@pytest.mark.parametrize(
+    "ours",
+    [
+        "from .search_space import *\n",
+        "def __getattr__(name):\n    raise AttributeError(name)\n",
+        "try:\n    from .a import CLASSIFIERS, OUTLIER_DETECTORS, TRUSTED_TYPES\n"
+        "except ImportError:\n    CLASSIFIERS = OUTLIER_DETECTORS = TRUSTED_TYPES = {}\n"
+        "Kind = str\n\ndef regressors():\n    return {}\n",
+    ],
+)
+def test_add_keeps_a_module_that_provides_the_interface_however_it_does(
+    project: Path, ours: str
+) -> None:
+    """Names imported, assigned in a try block, or supplied dynamically all count."""
+    model = project / "src/shop/model"
+    model.mkdir(parents=True)
+    (model / "candidates.py").write_text(ours, encoding="utf-8")
+    result = migrate(project, "add", "src/{package}/model/candidates.py")
+    assert result.returncode == 0, result.stderr
+    assert (model / "candidates.py").read_text(encoding="utf-8") == ours
+    assert not (model / "candidates_own.py").exists()
 
 
 def test_add_refuses_a_path_the_release_does_not_have(project: Path) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import TEMPLATE, generate, render_project, update
+from tests.conftest import GIT_IDENTITY, TEMPLATE, generate, render_project, run, update, uv
 
 
 def user_owned() -> set[str]:
@@ -121,3 +121,62 @@ def generic_files(project: Path) -> set[str]:
         for path in project.rglob("*")
         if path.is_file() and ".git" not in path.relative_to(project).parts
     }
+
+
+TEAMS_CANDIDATES = '''"""The models we tried before the template had a place for them."""
+
+MODELS = ["logistic regression", "gradient boosting"]
+'''
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("tag", released_tags()[:1])
+def test_the_oldest_release_updates_to_green_over_a_file_the_team_wrote_first(
+    tag: str, tmp_path: Path
+) -> None:
+    """A team's own model/candidates.py predates the release that made the path user-owned.
+
+    The update keeps it beside the release's version, leaves no conflict, refreshes the lock,
+    and the project's lint, types and unit tests pass.
+    """
+    project = generate(TEMPLATE, tmp_path / "project", tag)
+    own = project / "src/customer_churn/model/candidates.py"
+    own.write_text(TEAMS_CANDIDATES, encoding="utf-8")
+    run([*uv(), "lock", "--quiet"], project)
+    git = ["git", *GIT_IDENTITY]
+    for args in (["add", "--all"], ["commit", "--quiet", "-m", "Our candidates, our lock"]):
+        subprocess.run([*git, *args], cwd=project, check=True, capture_output=True)
+
+    update(project, "HEAD")
+
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert not [name for name in listed if name.endswith(".rej")]
+    assert not [
+        name
+        for name in listed
+        if (project / name).is_file()
+        and "<<<<<<< " in (project / name).read_text(encoding="utf-8", errors="replace")
+    ]
+    kept = project / "src/customer_churn/model/candidates_own.py"
+    assert kept.read_text(encoding="utf-8") == TEAMS_CANDIDATES
+    run([*uv(), "lock", "--check"], project)
+    # A team's own, legitimate contract settings: no generated test may assume the defaults.
+    contract = project / "ml_contract.yaml"
+    text = contract.read_text(encoding="utf-8")
+    for default, own in (
+        ("  demo_rows: 5000\n", "  demo_rows: 3000\n"),
+        ("  seed: 42\n", "  seed: 7\n"),
+        ("  test_fraction: 0.2\n", "  test_fraction: 0.25\n"),
+        ("  max_missing_rate: 0.2\n", "  max_missing_rate: 0.1\n"),
+    ):
+        assert default in text, default
+        text = text.replace(default, own, 1)
+    contract.write_text(text, encoding="utf-8")
+    sessions = ["lint", "types", "unit", "data"]
+    run([*uv(), "run", "--locked", "nox", "-s", *sessions], project, timeout=1800)

@@ -15,10 +15,8 @@ from tests.conftest import (
     TEMPLATE,
     generate,
     render_project,
-    run,
     snapshot_repository,
     update,
-    uv,
 )
 
 PACKAGE = "customer_churn"
@@ -327,14 +325,3 @@ def test_copy_into_an_existing_repository_without_skip_stops_at_the_first_clash(
     with pytest.raises(copier.errors.InteractiveSessionError, match="--overwrite"):
         render_project(project, {})
     assert (project / "noxfile.py").read_text(encoding="utf-8") == "# our tasks\n"
-
-
-@pytest.mark.e2e
-def test_updated_project_passes_its_own_checks(versions: Path, tmp_path: Path) -> None:
-    """After an update with user edits, the project's lint, types and unit tests are green."""
-    project = generate(versions, tmp_path / "project", "v0.1.0")
-    edit_like_a_user(project)
-    update(project, "v0.2.0")
-    git(project, "add", "--all")
-    git(project, "commit", "--quiet", "-m", "Update from the template")
-    run([*uv(), "run", "nox", "-s", "lint", "types", "unit"], project)
