@@ -184,6 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--list", action="store_true", help="list the checkpoints, run none")
     parser.add_argument("--template", default=str(ROOT), help="where the template is cloned from")
     parser.add_argument("--workspace", type=Path, help="run here (kept) instead of a temp dir")
+    parser.add_argument("--show", action="store_true", help="print every checkpoint's output")
     options = parser.parse_args(argv)
 
     chosen = [
@@ -208,6 +209,8 @@ def main(argv: list[str] | None = None) -> int:
             problems, output = run(checkpoint, workspace, env)
             took = time.monotonic() - started
             print(f"{'FAIL' if problems else 'ok  '} {checkpoint.label} ({took:.1f} s)", flush=True)
+            if options.show and not problems:
+                print("\n".join(f"     | {line}" for line in output.rstrip().splitlines()))
             if problems:
                 failed += 1
                 for problem in problems:
