@@ -65,6 +65,19 @@ def bench(session: nox.Session) -> None:
         session.run("python", str(script), *session.posargs)
 
 
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Build the documentation site into site/ with --strict: a broken link or page fails."""
+    session.env["NO_MKDOCS_2_WARNING"] = "1"
+    session.run("mkdocs", "build", "--strict", "--site-dir", str(ROOT / "site"), *session.posargs)
+
+
+@nox.session
+def workshop(session: nox.Session) -> None:
+    """Run every workshop checkpoint in order in a scratch folder (`-- --fast` for the subset)."""
+    session.run("python", str(ROOT / "tools" / "workshop.py"), *session.posargs)
+
+
 @nox.session(name="release-tags")
 def release_tags(session: nox.Session) -> None:
     """Recreate the release tags vX.Y.Z recorded in releases.toml (idempotent)."""
