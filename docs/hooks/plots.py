@@ -49,12 +49,18 @@ def series(table: list[str]) -> tuple[list[str], list[tuple[str, list[float | No
     return labels, columns
 
 
+def _figure(value: float) -> str:
+    """A number as the tables write it: thousands separated, no exponent."""
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
+
+
 def svg(labels: list[str], columns: list[tuple[str, list[float | None]]]) -> str:
     """One horizontal bar panel per column, as SVG text."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
 
     plt.rcParams.update({"svg.fonttype": "none", "svg.hashsalt": "copier-mlops", "font.size": 9})
     height = 0.9 + 0.32 * len(labels)
@@ -65,11 +71,15 @@ def svg(labels: list[str], columns: list[tuple[str, list[float | None]]]) -> str
     for axis, (title, values) in zip(axes[0], columns, strict=True):
         axis.barh(positions, [value or 0 for value in values], color="#3f51b5")
         for position, value in zip(positions, values, strict=True):
-            if value is None:
-                axis.text(0, position, " n/a", va="center", color="#777777")
+            text = " n/a" if value is None else f" {_figure(value)}"
+            axis.text(value or 0, position, text, va="center", fontsize=8, color="#333333")
         axis.set_title(title)
-        axis.invert_yaxis()
+        axis.margins(x=0.25)
+        axis.xaxis.set_major_locator(MaxNLocator(4))
+        axis.xaxis.set_major_formatter(FuncFormatter(lambda tick, _: _figure(tick)))
         axis.spines[["top", "right"]].set_visible(False)
+    # The panels share the y axis: inverting it once puts the first row on top in all of them.
+    axes[0][0].invert_yaxis()
     axes[0][0].set_yticks(list(positions), labels)
     figure.tight_layout()
     buffer = io.StringIO()
