@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from types import ModuleType
@@ -25,6 +26,8 @@ LOCK_TIMEOUT_SECONDS = 300
 RULE_ROWS = 20_000
 ANSWERS_FILE = Path(".copier-answers.yml")
 CONTRACT_FILE = Path("ml_contract.yaml")
+# Adopting a repository: where the template's versions of the files the copy kept are written.
+TEMPLATE_VERSIONS = Path(".template-versions")
 
 
 def say(message: str) -> None:
@@ -318,10 +321,60 @@ def pin_template_path(copier_dir: Path) -> None:
             return
 
 
+def adopting() -> bool:
+    """Whether the copy went into a repository that already has commits (an adoption)."""
+    return shutil.which("git") is not None and (
+        git("rev-parse", "--verify", "--quiet", "HEAD").returncode == 0
+    )
+
+
+def keep_template_versions() -> None:
+    """Adopting: write the template's version of each file the copy kept as the user's.
+
+    `copier copy --skip '*'` keeps every existing file; the template's pyproject.toml,
+    .gitignore or README would then be nowhere to merge from. They go to TEMPLATE_VERSIONS,
+    under the same relative paths, for the user to merge and then delete.
+    """
+    from migrate import render_release  # the hook folder is not a package
+
+    kept: list[str] = []
+    with tempfile.TemporaryDirectory() as scratch:
+        rendered = Path(scratch) / "fresh"
+        render_release(answers(), rendered)
+        for source in sorted(path for path in rendered.rglob("*") if path.is_file()):
+            relative = source.relative_to(rendered)
+            if relative == ANSWERS_FILE or relative.parts[0] == ".git":
+                continue
+            if relative.is_file() and relative.read_bytes() != source.read_bytes():
+                (TEMPLATE_VERSIONS / relative).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(source, TEMPLATE_VERSIONS / relative)
+                kept.append(relative.as_posix())
+    if kept:
+        shown = ", ".join(kept[:6]) + (f" and {len(kept) - 6} more" if len(kept) > 6 else "")
+        say(
+            f"kept {len(kept)} file(s) of yours ({shown}); the template's versions are in "
+            f"{TEMPLATE_VERSIONS}/: merge them, pyproject.toml first, then delete the folder"
+        )
+
+
+def shadowing_package() -> None:
+    """Adopting: a top-level package named like the project's would be imported instead of it."""
+    package = str(answers().get("package_name", ""))
+    if package and ((Path(package) / "__init__.py").is_file() or Path(f"{package}.py").is_file()):
+        say(
+            f"{package} at the top of the repository shadows src/{package} (Python imports it "
+            f"first): move it out of the way, e.g. git mv {package} legacy, or copy again with "
+            f"--data package_name=another_name"
+        )
+
+
 def main() -> int:
     """Infer the schema, lock, then commit: the first commit holds both whenever they exist."""
     copier_dir = Path(sys.argv[1]) if len(sys.argv) > 1 else Path.cwd()
     pin_template_path(copier_dir)
+    if adopting():
+        keep_template_versions()
+        shadowing_package()
     own_data(copier_dir)
     infer_in_project(answers(), locked=lock())
     first_commit()
