@@ -76,3 +76,15 @@ def test_checkpoint_markers_are_hidden_on_the_page(site: Path) -> None:
     assert "<!-- checkpoint id=copy" in page
     assert "&lt;!-- checkpoint" not in page
     assert "uvx" in page
+
+
+def test_pages_workflow_is_valid_and_zizmor_clean() -> None:
+    """The site's workflow passes the workflow schema and zizmor's offline audits."""
+    workflow = ROOT / ".github" / "workflows" / "docs.yml"
+    bin_dir = Path(sys.executable).parent
+    for command in (
+        [bin_dir / "check-jsonschema", "--builtin-schema", "vendor.github-workflows", workflow],
+        [bin_dir / "zizmor", "--offline", "--no-progress", workflow],
+    ):
+        result = subprocess.run(command, capture_output=True, text=True, check=False)
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
