@@ -738,32 +738,62 @@ def serve_command(
         typer.Option(min=1, max=65535, help="Port.", show_default="settings port, 8000"),
     ] = None,
 ) -> None:
-    """Serve the champion over HTTP: POST /predict, GET /health/live and /health/ready."""
+    """Serve the champion over HTTP: POST /predict, GET /health/live and /health/ready.
+
+    The server's limits come from ml_contract.yaml serving (see app/server.py): connections
+    beyond max_connections are answered 503, idle connections close after keep_alive_seconds,
+    request heads over 16 KiB are refused, a head and a body must each arrive within
+    body_timeout_seconds.
+    """
     import uvicorn
 
+    from .app.feedback import FeedbackStore, store_url
+    from .app.server import server_options
     from .model.registry import load_champion
 
     with _clear_errors():
         settings = _project(ctx).settings
+        contract = _project(ctx).contract
         # Refuse to start a service that could never become ready; the error says what to do.
-        load_champion(settings, _project(ctx).contract)
+        load_champion(settings, contract)
+        FeedbackStore(
+            store_url(settings), target=contract.task.target, ledger=settings.store_ledger
+        ).close()
     uvicorn.run(
         f"{__package__}.app.api:create_app",
         factory=True,
         host=host or settings.host,
         port=port or settings.port,
+        **server_options(contract.serving),
     )
 
 
 @app.command("feedback")
-def feedback_command(ctx: typer.Context) -> None:
+def feedback_command(
+    ctx: typer.Context,
+    new_store: Annotated[
+        bool,
+        typer.Option(
+            "--new-store",
+            help="Start an empty store where a store this project created has gone missing.",
+        ),
+    ] = False,
+) -> None:
     """Summarise the prediction and feedback store: predictions logged, feedback received."""
-    from .app.feedback import FeedbackStore, store_url
+    from .app.feedback import FeedbackStore, MissingStoreError, store_url
 
     with _clear_errors():
         settings = _project(ctx).settings
         contract = _project(ctx).contract
-        store = FeedbackStore(store_url(settings), target=contract.task.target)
+        url, ledger = store_url(settings), settings.store_ledger
+        try:
+            store = FeedbackStore(url, target=contract.task.target, ledger=ledger)
+        except MissingStoreError:
+            if not new_store:
+                raise
+            FeedbackStore(url, target=contract.task.target).forget(ledger)
+            store = FeedbackStore(url, target=contract.task.target, ledger=ledger)
+            console.print("[yellow]started an empty prediction store[/]", highlight=False)
         try:
             counts = store.counts()
         finally:

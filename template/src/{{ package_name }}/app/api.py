@@ -18,7 +18,8 @@ from typing import Annotated, Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import Discriminator, Field, Tag
 from starlette.exceptions import HTTPException
 
@@ -30,13 +31,14 @@ from ..model.registry import load_champion
 from .feedback import (
     FeedbackError,
     FeedbackStore,
+    MissingStoreError,
     PredictionLog,
     UnknownPredictionError,
     store_url,
     target_value,
 )
 from .metrics import CONTENT_TYPE, ServiceMetrics
-from .middleware import BodyLimit, Observe
+from .middleware import BodyLimit, BodyRules, Observe
 from .records import Prediction, Record, describe
 from .schemas import (
     Batch,
@@ -50,12 +52,23 @@ from .schemas import (
 
 logger = logging.getLogger(__name__)
 
-BAD_JSON, NOT_FOUND, TOO_LARGE, INVALID, UNAVAILABLE = 400, 404, 413, 422, 503
+BAD_JSON, NOT_FOUND, TIMEOUT, TOO_LARGE, INVALID, UNAVAILABLE = 400, 404, 408, 413, 422, 503
 # Room per record in a request body: a record's JSON is a few hundred bytes at most.
 RECORD_BYTES = 2048
 # Longest unknown field name an error answer repeats.
 NAME_SHOWN = 60
 BODY_OVERHEAD = 64 * 1024
+# Most problems one 422 answer lists; how many more were found is said in `omitted`.
+ERRORS_SHOWN = 20
+# Keys a JSON object may have beyond the record's own fields before it is refused unread.
+EXTRA_KEYS = 16
+# How long feedback waits for a prediction that another worker may not have written yet: the
+# workers' logging interval, a synced write, and room for a busy store.
+FEEDBACK_WAIT = 1.0
+STORE_DOWN = (
+    "the prediction store cannot take writes; predictions are refused until it can "
+    "(serving.on_store_failure in ml_contract.yaml)"
+)
 
 
 def _error(description: str) -> dict[str, Any]:
@@ -63,11 +76,12 @@ def _error(description: str) -> dict[str, Any]:
 
 
 ERRORS: dict[int | str, dict[str, Any]] = {
-    BAD_JSON: _error("The body is not JSON, or not sent as JSON"),
+    BAD_JSON: _error("The body is not JSON, is not sent as JSON, or repeats a key"),
     NOT_FOUND: _error("No prediction with this id"),
+    TIMEOUT: _error("The body did not arrive in time; the connection is closed"),
     TOO_LARGE: _error("The body or the batch is larger than the contract allows"),
     INVALID: _error("The body does not match the schema; the answer says where and why"),
-    UNAVAILABLE: _error("No model loaded, or the store cannot be reached"),
+    UNAVAILABLE: _error("No model loaded, or the store cannot be reached or written"),
     500: _error("Server error; details are in the service's log only"),
 }
 
@@ -76,7 +90,10 @@ def _documented(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {code: ERRORS[code] for code in codes}
 
 
-NOT_READY: dict[str, Any] = {"model": Health, "description": "No model loaded yet"}
+NOT_READY: dict[str, Any] = {
+    "model": Health,
+    "description": "No model loaded yet, or the prediction store cannot be opened or written",
+}
 
 
 class IdentifiedPrediction(Prediction):
@@ -112,6 +129,14 @@ class Served:
     log: PredictionLog | None = None
     problem: str = "starting"
 
+    def refusal(self, refuse_unlogged: bool) -> str | None:
+        """Why requests cannot be served now, or None when they can."""
+        if self.model is None or self.log is None:
+            return "not ready: " + self.problem
+        if refuse_unlogged and not self.log.writable:
+            return STORE_DOWN
+        return None
+
 
 def body_limit(contract: Contract) -> int:
     """Largest request body accepted: room for the contract's largest batch."""
@@ -121,7 +146,7 @@ def body_limit(contract: Contract) -> int:
 def _error_items(error: RequestValidationError) -> list[dict[str, Any]]:
     # FastAPI's own handler echoes the input back; answer with location, message and type only.
     items = []
-    for item in error.errors():
+    for item in error.errors()[:ERRORS_SHOWN]:
         loc = list(item["loc"])
         if item["type"] == "extra_forbidden" and loc and isinstance(loc[-1], str):
             # An unknown field's name is input too: it is named, but cut short and escaped so
@@ -161,23 +186,34 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     label_field = next(iter(Prediction.model_fields))
     regression = contract.task.type == "regression"
 
+    refuse_unlogged = contract.serving.on_store_failure == "refuse"
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # Answers say what is missing; where it is (paths, URLs) goes to the log only.
         problems = []
         try:
             served.model = await asyncio.to_thread(load_champion, settings, contract)
             metrics.model_version.set(served.model.version)
         except ProjectError as error:
-            problems.append(str(error))
+            logger.error("%s", error)
+            problems.append("no model loaded")
         try:
             served.store = await asyncio.to_thread(
-                FeedbackStore, store_url(settings), target=contract.task.target
+                FeedbackStore,
+                store_url(settings),
+                target=contract.task.target,
+                ledger=settings.store_ledger,
             )
+        except MissingStoreError as error:
+            logger.error("%s", error)
+            problems.append("the prediction store is missing")
         except ProjectError as error:
-            problems.append(str(error))
-        served.problem = "; ".join(problems)
+            logger.error("%s", error)
+            problems.append("the prediction store cannot be opened")
+        served.problem = "; ".join(problems) + " (the service's log says why)"
         if served.store is not None:
-            served.log = PredictionLog(served.store)
+            served.log = PredictionLog(served.store, on_unlogged=metrics.observe_unlogged)
             served.log.start()
         try:
             yield
@@ -193,7 +229,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Predictions with the decision rule of the project's contract, and feedback.",
         lifespan=lifespan,
         responses={500: ERRORS[500]},
+        docs_url=None,
+        redoc_url=None,
     )
+    if settings.docs_pages:
+        _add_docs_pages(app)
     app.state.served = served
     app.state.metrics = metrics
 
@@ -204,7 +244,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 {"detail": "the body is not JSON; send JSON with content-type application/json"},
                 status_code=BAD_JSON,
             )
-        return JSONResponse({"detail": _error_items(error)}, status_code=INVALID)
+        body: dict[str, Any] = {"detail": _error_items(error)}
+        if (omitted := len(error.errors()) - ERRORS_SHOWN) > 0:
+            body["omitted"] = omitted
+        return JSONResponse(body, status_code=INVALID)
 
     @app.exception_handler(HTTPException)
     async def http_error(_: Request, error: HTTPException) -> Response:
@@ -226,9 +269,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         responses={UNAVAILABLE: NOT_READY},
     )
     async def ready() -> Health | JSONResponse:
-        """The champion model is loaded, the store is open, and requests can be served."""
-        if served.model is None or served.store is None:
-            body = Health(status="not ready", detail=served.problem)
+        """The champion model is loaded, the store takes writes, and requests can be served."""
+        refusal = served.refusal(refuse_unlogged)
+        if refusal is not None or served.model is None:
+            body = Health(status="not ready", detail=refusal)
             return JSONResponse(body.model_dump(), status_code=UNAVAILABLE)
         return Health(status="ok", model_version=served.model.version)
 
@@ -236,7 +280,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "/predict",
         response_model=PredictAnswer,
         tags=["predict"],
-        responses=_documented(BAD_JSON, TOO_LARGE, INVALID, UNAVAILABLE),
+        responses=_documented(BAD_JSON, TIMEOUT, TOO_LARGE, INVALID, UNAVAILABLE),
     )
     async def predict(request: PredictRequest) -> PredictAnswer | JSONResponse:
         """Predict for one record, or for a batch of records sent as {"records": [...]}.
@@ -244,8 +288,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         Each prediction is answered and logged with an id; send it to POST /feedback later.
         """
         model, log = served.model, served.log
-        if model is None or log is None:
-            return JSONResponse({"detail": "not ready: " + served.problem}, status_code=UNAVAILABLE)
+        refusal = served.refusal(refuse_unlogged)
+        if refusal is not None or model is None or log is None:
+            return JSONResponse({"detail": refusal}, status_code=UNAVAILABLE)
         records = request.records if isinstance(request, Batch) else [request]
         limit = contract.serving.max_batch_size
         if len(records) > limit:
@@ -275,18 +320,30 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     feedback_type = feedback_schema(contract)
 
     async def feedback(body: Feedback) -> FeedbackReceipt | JSONResponse:
-        """Say what really happened after a prediction, by its id; stored before the answer."""
+        """Say what really happened after a prediction, by its id; stored before the answer.
+
+        A prediction another worker made a moment ago may not be in the store yet: an unknown
+        id is looked up again for up to a second before the answer is 404.
+        """
         store, log = served.store, served.log
         if store is None or log is None:
             return JSONResponse({"detail": "not ready: " + served.problem}, status_code=UNAVAILABLE)
+        if not log.writable:
+            return JSONResponse({"detail": STORE_DOWN}, status_code=UNAVAILABLE)
+        outcome = target_value(contract, body.outcome)
+        deadline = asyncio.get_running_loop().time() + FEEDBACK_WAIT
         try:
-            await log.flush()
-            await asyncio.to_thread(
-                store.add_feedback,
-                body.prediction_id,
-                target_value(contract, body.outcome),
-                body.comment,
-            )
+            while True:
+                await log.flush()
+                try:
+                    await asyncio.to_thread(
+                        store.add_feedback, body.prediction_id, outcome, body.comment
+                    )
+                    break
+                except UnknownPredictionError:
+                    if asyncio.get_running_loop().time() >= deadline:
+                        raise
+                    await asyncio.sleep(log.interval)
         except UnknownPredictionError:
             return JSONResponse({"detail": "no prediction with this id"}, status_code=NOT_FOUND)
         except FeedbackError as error:
@@ -301,7 +358,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         status_code=201,
         response_model=FeedbackReceipt,
         tags=["feedback"],
-        responses=_documented(BAD_JSON, NOT_FOUND, TOO_LARGE, INVALID, UNAVAILABLE),
+        responses=_documented(BAD_JSON, NOT_FOUND, TIMEOUT, TOO_LARGE, INVALID, UNAVAILABLE),
     )
 
     @app.get(
@@ -312,12 +369,34 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     async def prometheus() -> Response:
         """Request counts, latency, predictions by class and the model version, for Prometheus."""
+        metrics.store_writable.set(int(served.log is not None and served.log.writable))
         return Response(metrics.render(), media_type=CONTENT_TYPE)
 
     paths = frozenset(route.path for route in app.routes if hasattr(route, "path"))
-    app.add_middleware(BodyLimit, max_bytes=body_limit(contract))
+    rules = BodyRules(
+        max_bytes=body_limit(contract),
+        timeout=contract.serving.body_timeout_seconds,
+        max_keys=len(Record.model_fields) + len(Feedback.model_fields) + EXTRA_KEYS,
+        max_records={"/predict": contract.serving.max_batch_size},
+        shown=_shown_name,
+    )
+    app.add_middleware(BodyLimit, rules=rules)
     app.add_middleware(Observe, metrics=metrics, paths=paths)
     return app
+
+
+def _add_docs_pages(app: FastAPI) -> None:
+    """Serve /docs and /redoc, with the project's name escaped: it is an answer, not markup."""
+    title = html.escape(app.title)
+
+    async def swagger() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url=app.openapi_url or "", title=f"{title} - docs")
+
+    async def redoc() -> HTMLResponse:
+        return get_redoc_html(openapi_url=app.openapi_url or "", title=f"{title} - ReDoc")
+
+    app.add_api_route("/docs", swagger, include_in_schema=False, response_class=HTMLResponse)
+    app.add_api_route("/redoc", redoc, include_in_schema=False, response_class=HTMLResponse)
 
 
 def _accepting(endpoint: Callable[..., Any], body_type: type[Feedback]) -> Callable[..., Any]:

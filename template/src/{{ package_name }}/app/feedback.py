@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import json
 import logging
 import math
+import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -57,7 +60,15 @@ FEEDBACK = sa.Table(
     sa.Column("outcome", sa.JSON(), nullable=False),
     sa.Column("comment", sa.Text(), nullable=True),
 )
+# One row, rewritten while the service is idle: proof that the store still takes writes.
+HEARTBEAT = sa.Table(
+    "heartbeat",
+    METADATA,
+    sa.Column("heartbeat_id", sa.Integer(), primary_key=True),
+    sa.Column("written_at", sa.DateTime(), nullable=False),
+)
 logger = logging.getLogger(__name__)
+NEW_STORE = f"uv run python -m {__name__.split('.')[0]} feedback --new-store"
 PREDICTION_COLUMNS = ["prediction_id", "created_at", "model_version", "prediction", "score"]
 
 
@@ -78,6 +89,19 @@ def store_url(settings: Settings) -> str:
     if settings.feedback_url is not None:
         return settings.feedback_url.get_secret_value()
     return f"sqlite:///{settings.feedback_file.resolve()}"
+
+
+def read_ledger(ledger: Path) -> dict[str, str]:
+    """The stores this project created: URL hash to creation time (empty when none yet)."""
+    try:
+        loaded = json.loads(ledger.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as error:
+        raise FeedbackError(f"{ledger}: cannot read it ({error}); restore or delete it") from None
+    if not isinstance(loaded, dict):
+        raise FeedbackError(f"{ledger}: not a record of created stores; restore it or delete it")
+    return {str(key): str(value) for key, value in loaded.items()}
 
 
 def target_value(contract: Contract, outcome: Any) -> int | float | str:
@@ -135,16 +159,23 @@ def prediction_rows(
     ]
 
 
+class MissingStoreError(FeedbackError):
+    """A store this project created before is gone; an empty one would hide the loss."""
+
+
 class FeedbackStore:
     """Predictions and feedback in one SQL database, created on first use.
 
     Args:
         url: SQLAlchemy URL; see `store_url`.
         target: Name of the target column in `labelled_frame` (the contract's task.target).
+        ledger: File recording the stores this project created (`Settings.store_ledger`). With
+            it, a store is created only the first time its URL is opened; a recorded store
+            that is missing later raises MissingStoreError instead of starting empty.
     """
 
-    def __init__(self, url: str, *, target: str = "outcome") -> None:
-        """Open the store, creating its tables when they are missing."""
+    def __init__(self, url: str, *, target: str = "outcome", ledger: Path | None = None) -> None:
+        """Open the store, creating its tables when they are missing and creation is allowed."""
         try:
             parsed = make_url(url)
         except ArgumentError:
@@ -154,9 +185,62 @@ class FeedbackStore:
         self._password = parsed.password
         try:
             self.engine = self._engine(parsed)
+            if ledger is not None:
+                self._check_created(ledger)
             METADATA.create_all(self.engine)
         except (SQLAlchemyError, ModuleNotFoundError, OSError) as error:
             raise self._error("cannot open the store", error) from None
+        if ledger is not None:
+            self._record_created(ledger)
+
+    @property
+    def key(self) -> str:
+        """The store's name in the ledger: a hash of its URL without the password."""
+        return hashlib.sha256(self.shown.encode("utf-8")).hexdigest()
+
+    def _exists(self) -> bool:
+        url = self.engine.url
+        if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+            # Connecting would create the file: look before touching it.
+            return Path(url.database).is_file()
+        return sa.inspect(self.engine).has_table(PREDICTIONS.name)
+
+    def _check_created(self, ledger: Path) -> None:
+        created = read_ledger(ledger).get(self.key)
+        if created is not None and not self._exists():
+            self.engine.dispose()
+            raise MissingStoreError(
+                f"{self.shown}: the prediction store created on {created} is missing; restore "
+                f"it from a backup, or start an empty one with `{NEW_STORE}`"
+            )
+
+    def _record_created(self, ledger: Path) -> None:
+        entries = read_ledger(ledger)
+        if self.key in entries:
+            return
+        entries[self.key] = datetime.now(UTC).isoformat(timespec="seconds")
+        try:
+            ledger.parent.mkdir(parents=True, exist_ok=True)
+            ledger.write_text(json.dumps(entries, indent=2) + "\n", encoding="utf-8")
+        except OSError as error:
+            self.engine.dispose()
+            raise FeedbackError(f"{ledger}: cannot record the new store ({error})") from None
+
+    def forget(self, ledger: Path) -> None:
+        """Drop this store from the ledger, so that an empty one is created on the next open."""
+        entries = read_ledger(ledger)
+        if entries.pop(self.key, None) is not None:
+            ledger.write_text(json.dumps(entries, indent=2) + "\n", encoding="utf-8")
+
+    def probe(self) -> None:
+        """Rewrite the heartbeat row: raises FeedbackError when the store refuses writes."""
+        row = {"heartbeat_id": 1, "written_at": datetime.now(UTC).replace(tzinfo=None)}
+        try:
+            with self.engine.begin() as connection:
+                connection.execute(HEARTBEAT.delete())
+                connection.execute(HEARTBEAT.insert(), row)
+        except SQLAlchemyError as error:
+            raise self._error("cannot write to the store", error) from None
 
     def _engine(self, url: URL) -> sa.Engine:
         if url.get_backend_name() != "sqlite":
@@ -326,13 +410,33 @@ class PredictionLog:
     their rows; a write every `interval` seconds takes all of them in one transaction. Feedback
     flushes the queue first, so it always finds its prediction. A killed process loses at most
     the last interval of prediction logs, never acknowledged feedback.
+
+    When a write fails the log turns unwritable: the batch is held and retried on every tick
+    (at most `max_held` predictions are held; older ones are dropped and reported to
+    `on_unlogged`), one line goes to the log for the whole episode, and the first write that
+    succeeds turns it writable again. While idle it writes a heartbeat every `probe_every`
+    seconds, so that a store that stopped taking writes is noticed without traffic.
     """
 
-    def __init__(self, store: FeedbackStore, interval: float = 0.05) -> None:
+    def __init__(
+        self,
+        store: FeedbackStore,
+        interval: float = 0.05,
+        *,
+        on_unlogged: Callable[[int], None] | None = None,
+        max_held: int = 10_000,
+        probe_every: float = 1.0,
+    ) -> None:
         """Queue for `store`; call `start` inside the running event loop."""
         self.store = store
         self.interval = interval
         self.pending: list[tuple[Any, ...]] = []
+        self.held: list[tuple[Any, ...]] = []
+        self.writable = True
+        self.on_unlogged = on_unlogged or (lambda _: None)
+        self.max_held = max_held
+        self.probe_every = probe_every
+        self.last_try = time.monotonic()
         self.lock = asyncio.Lock()
         self.task: asyncio.Task[None] | None = None
 
@@ -352,14 +456,45 @@ class PredictionLog:
         self.store.write_predictions([row for item in batch for row in prediction_rows(*item)])
 
     async def flush(self) -> None:
-        """Write everything queued so far; returns when it is in the store."""
+        """Write everything queued or held so far; returns when it is in the store or held."""
         async with self.lock:
-            batch, self.pending = self.pending, []
-            if batch:
-                try:
+            # An unwritable store is tried again once per probe_every, not on every tick.
+            since = time.monotonic() - self.last_try
+            if (not self.writable or not (self.held or self.pending)) and since < self.probe_every:
+                return
+            batch, self.pending = self.held + self.pending, []
+            self.last_try = time.monotonic()
+            try:
+                if batch:
                     await asyncio.to_thread(self._write, batch)
-                except FeedbackError as error:
-                    logger.error("%s; %d prediction logs lost", error, len(batch))
+                else:
+                    await asyncio.to_thread(self.store.probe)
+            except FeedbackError as error:
+                self._failed(error, batch)
+                return
+            self.held = []
+            if not self.writable:
+                self.writable = True
+                logger.warning(
+                    "the prediction store takes writes again; %d held predictions written",
+                    _count(batch),
+                )
+
+    def _failed(self, error: FeedbackError, batch: list[tuple[Any, ...]]) -> None:
+        """Hold what failed (up to `max_held` predictions) and log once per episode."""
+        if self.writable:
+            logger.error("%s; the prediction log holds what it cannot write", error)
+            self.writable = False
+        kept: list[tuple[Any, ...]] = []
+        room = self.max_held
+        for item in reversed(batch):
+            if _count([item]) > room:
+                break
+            kept.insert(0, item)
+            room -= _count([item])
+        self.held = kept
+        if dropped := _count(batch) - _count(kept):
+            self.on_unlogged(dropped)
 
     async def _run(self) -> None:
         while True:
@@ -371,11 +506,21 @@ class PredictionLog:
         self.task = asyncio.create_task(self._run())
 
     async def stop(self) -> None:
-        """Stop the background writer and write what is still queued."""
+        """Stop the background writer and write what is still queued; count what never was."""
         if self.task is not None:
             # Under the lock the writer is asleep or waiting, never half way through a write.
             async with self.lock:
                 self.task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self.task
+        self.last_try = -math.inf
         await self.flush()
+        if self.held:
+            logger.error("%d predictions were never written to the store", _count(self.held))
+            self.on_unlogged(_count(self.held))
+            self.held = []
+
+
+def _count(batch: list[tuple[Any, ...]]) -> int:
+    """How many predictions queued items hold (their ids are the fifth element)."""
+    return sum(len(item[4]) for item in batch)

@@ -46,6 +46,16 @@ class ServiceMetrics:
             "Version of the model being served; 0 before one is loaded.",
             registry=self.registry,
         )
+        self.unlogged = Counter(
+            "predictions_unlogged",
+            "Predictions answered but never written to the prediction store.",
+            registry=self.registry,
+        )
+        self.store_writable = Gauge(
+            "prediction_store_writable",
+            "1 while the prediction store takes writes, 0 while it refuses them.",
+            registry=self.registry,
+        )
         self.predicted = Counter(
             "predictions",
             "Predictions by predicted class (regression: counted without a class).",
@@ -64,10 +74,14 @@ class ServiceMetrics:
             registry=self.registry,
         )
 
-    def observe_request(self, method: str, path: str, status: int, seconds: float) -> None:
-        """Count one answered request and its duration."""
-        self.requests.labels(method, path, str(status)).inc()
+    def observe_request(self, method: str, path: str, status: str, seconds: float) -> None:
+        """Count one answered request and its duration; the labels must come from closed sets."""
+        self.requests.labels(method, path, status).inc()
         self.latency.labels(method, path).observe(seconds)
+
+    def observe_unlogged(self, count: int) -> None:
+        """Count predictions answered but never written to the store."""
+        self.unlogged.inc(count)
 
     def observe_predictions(self, labels: Sequence[str], scores: Sequence[float]) -> None:
         """Count predictions by class and record their scores."""

@@ -1,4 +1,4 @@
-"""ASGI layers around the service: a body size limit, request metrics, and no traceback out.
+"""ASGI layers around the service: a guard on request bodies, request metrics, no traceback out.
 
 Plain ASGI rather than Starlette's BaseHTTPMiddleware: it sees every chunk of a streamed body
 and adds no task per request.
@@ -6,10 +6,12 @@ and adds no task per request.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
 from typing import Any
 
 from .metrics import ServiceMetrics
@@ -22,68 +24,150 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 logger = logging.getLogger(__name__)
 WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
-UNMATCHED = "<unmatched>"
+# Metric labels come from closed sets, so that no client can add a time series: a method or a
+# path outside them is counted as OTHER, a status outside them by its class ("5xx").
+OTHER = "other"
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+STATUSES = frozenset({200, 201, 400, 404, 405, 408, 413, 415, 422, 500, 503})
 
 
-async def send_json(send: Send, status: int, body: dict[str, Any]) -> None:
-    """Send a whole JSON answer."""
+async def send_json(send: Send, status: int, body: dict[str, Any], *, close: bool = False) -> None:
+    """Send a whole JSON answer; `close` asks the server to close the connection after it."""
     content = json.dumps(body).encode("utf-8")
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(content)).encode("ascii")),
-            ],
-        }
-    )
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(content)).encode("ascii")),
+    ]
+    if close:
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": content})
 
 
-class BodyLimit:
-    """Refuse request bodies above `max_bytes` with 413, whether sized or streamed in chunks.
+class DuplicateKeyError(ValueError):
+    """A JSON object names one key twice; which value was meant cannot be known."""
 
-    A declared Content-Length above the limit is refused before anything is read; a chunked
-    body is counted as it arrives and refused as soon as it passes the limit. Bodies within
-    the limit are handed to the app unchanged.
+    def __init__(self, key: str) -> None:
+        """Remember the key, never its values."""
+        super().__init__(key)
+        self.key = key
+
+
+class TooManyKeysError(ValueError):
+    """A JSON object has more keys than any body of this service can hold."""
+
+
+def strict_json(body: bytes, max_keys: int) -> Any:
+    """Parse a JSON body, refusing duplicate keys and objects with more than `max_keys` keys.
+
+    Raises:
+        DuplicateKeyError: An object repeats a key.
+        TooManyKeysError: An object has more than `max_keys` keys.
+        ValueError: The body is not JSON (json.JSONDecodeError, UnicodeDecodeError).
+        RecursionError: The body nests deeper than the parser can follow.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        if len(pairs) > max_keys:
+            raise TooManyKeysError(f"an object has more than {max_keys} fields")
+        found = dict(pairs)
+        if len(found) != len(pairs):
+            seen: set[str] = set()
+            for key, _ in pairs:
+                if key in seen:
+                    raise DuplicateKeyError(key)
+                seen.add(key)
+        return found
+
+    return json.loads(body, object_pairs_hook=unique)
+
+
+@dataclass(frozen=True)
+class BodyRules:
+    """What a request body may be: its size, how long it may take, how many records it holds.
+
+    Attributes:
+        max_bytes: Largest body accepted (413 above it).
+        timeout: Seconds the whole body may take to arrive (408 and the connection closed after).
+        max_keys: Most keys any JSON object of a body may have (422 above it).
+        max_records: Largest "records" array per path (413 above it), counted before validation.
+        shown: Turns a key from the request into the text an answer may repeat.
+    """
+
+    max_bytes: int
+    timeout: float
+    max_keys: int
+    max_records: dict[str, int]
+    shown: Callable[[str], str]
+
+
+def _is_json(scope: Scope) -> bool:
+    for name, value in scope["headers"]:
+        if name == b"content-type":
+            media = bytes(value).split(b";")[0].strip().lower()
+            return media == b"application/json" or media.endswith(b"+json")
+    return False
+
+
+class BodyLimit:
+    """Guard request bodies before the app parses or validates them.
+
+    A declared Content-Length above the limit is refused before anything is read; a chunked
+    body is counted as it arrives and refused as soon as it passes the limit; a body that does
+    not arrive within the timeout gets 408 and the connection is closed. A JSON body is parsed
+    once here, cheaply: repeated keys (400, naming the key), objects with more keys than any
+    record has (422), and batches above the contract's size (413) are refused before a single
+    record is validated, so no body under the size limit can cost more than one parse. Bodies
+    that pass are handed to the app unchanged.
+    """
+
+    def __init__(self, app: ASGIApp, rules: BodyRules) -> None:
         """Wrap `app`."""
         self.app = app
-        self.max_bytes = max_bytes
+        self.rules = rules
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Buffer the body up to the limit, then pass the request on."""
+        """Buffer the body up to the limit and the deadline, check it, then pass it on."""
         if scope["type"] != "http" or scope["method"] not in WITH_BODY:
             await self.app(scope, receive, send)
             return
-        too_large = {"detail": f"the request body is larger than {self.max_bytes} bytes"}
+        rules = self.rules
+        too_large = {"detail": f"the request body is larger than {rules.max_bytes} bytes"}
         for name, value in scope["headers"]:
             if name == b"content-length":
                 if not value.isdigit():
                     await send_json(send, 400, {"detail": "invalid Content-Length header"})
                     return
-                if int(value) > self.max_bytes:
+                if int(value) > rules.max_bytes:
                     await send_json(send, 413, too_large)
                     return
         chunks: list[bytes] = []
         size = 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                # The client went away; nothing to answer.
-                return
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_bytes:
-                await send_json(send, 413, too_large)
-                return
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
+        try:
+            async with asyncio.timeout(rules.timeout):
+                while True:
+                    message = await receive()
+                    if message["type"] != "http.request":
+                        # The client went away; nothing to answer.
+                        return
+                    chunk = message.get("body", b"")
+                    size += len(chunk)
+                    if size > rules.max_bytes:
+                        await send_json(send, 413, too_large)
+                        return
+                    chunks.append(chunk)
+                    if not message.get("more_body", False):
+                        break
+        except TimeoutError:
+            late = {"detail": f"the request body did not arrive within {rules.timeout:g} seconds"}
+            await send_json(send, 408, late, close=True)
+            return
         body = b"".join(chunks)
+        if _is_json(scope):
+            refusal = self._refusal(scope["path"], body)
+            if refusal is not None:
+                await send_json(send, *refusal)
+                return
         replayed = False
 
         async def replay() -> Message:
@@ -95,6 +179,28 @@ class BodyLimit:
 
         await self.app(scope, replay, send)
 
+    def _refusal(self, path: str, body: bytes) -> tuple[int, dict[str, Any]] | None:
+        """Why a JSON body is refused before validation, or None to let the app judge it."""
+        rules = self.rules
+        try:
+            document = strict_json(body, rules.max_keys)
+        except DuplicateKeyError as error:
+            return 400, {"detail": f"the key {rules.shown(error.key)} appears twice in an object"}
+        except TooManyKeysError as error:
+            item = {"loc": ["body"], "msg": str(error), "type": "too_many_fields"}
+            return 422, {"detail": [item]}
+        except RecursionError:
+            return 400, {"detail": "the body is not JSON this service reads: nested too deeply"}
+        except ValueError:
+            # Not JSON: the app answers that itself, in its own words.
+            return None
+        limit = rules.max_records.get(path)
+        if limit is not None and isinstance(document, dict):
+            records = document.get("records")
+            if isinstance(records, list) and len(records) > limit:
+                return 413, {"detail": f"at most {limit} records per request"}
+        return None
+
 
 class Observe:
     """Count and time every request by route and status; answer 500 for any escaped error.
@@ -103,7 +209,7 @@ class Observe:
     """
 
     def __init__(self, app: ASGIApp, metrics: ServiceMetrics, paths: frozenset[str]) -> None:
-        """Wrap `app`; requests to other paths than `paths` are counted under one label."""
+        """Wrap `app`; requests to other paths than `paths` (route templates) count as "other"."""
         self.app = app
         self.metrics = metrics
         self.paths = paths
@@ -131,7 +237,7 @@ class Observe:
             if not answered:
                 await send_json(send, 500, {"detail": "internal error"})
         finally:
-            path = scope["path"] if scope["path"] in self.paths else UNMATCHED
-            self.metrics.observe_request(
-                scope["method"], path, status, time.perf_counter() - started
-            )
+            method = scope["method"] if scope["method"] in METHODS else OTHER
+            path = scope["path"] if scope["path"] in self.paths else OTHER
+            code = str(status) if status in STATUSES else f"{status // 100}xx"
+            self.metrics.observe_request(method, path, code, time.perf_counter() - started)

@@ -70,6 +70,9 @@ class ErrorResponse(BaseModel):
     """Body of every 4xx and 5xx answer."""
 
     detail: str | list[ErrorItem]
+    omitted: int | None = Field(
+        default=None, description="How many more problems were found than `detail` lists"
+    )
 
 
 class Feedback(Strict):
