@@ -17,6 +17,7 @@ SCHEMAS = DEPLOY / "schemas"
 SCHEMA_OF_KIND = {
     ("v1", "Service"): "service-v1.json",
     ("v1", "ConfigMap"): "configmap-v1.json",
+    ("v1", "PersistentVolumeClaim"): "persistentvolumeclaim-v1.json",
     ("autoscaling/v2", "HorizontalPodAutoscaler"): "horizontalpodautoscaler-autoscaling-v2.json",
     ("argoproj.io/v1alpha1", "Rollout"): "rollout-argoproj-v1alpha1.json",
     ("argoproj.io/v1alpha1", "AnalysisTemplate"): "analysistemplate-argoproj-v1alpha1.json",
