@@ -30,6 +30,7 @@ EXPECTED_FILES = {
     "deploy/k8s/analysis-template.yaml",
     "deploy/k8s/configmap.yaml",
     "deploy/k8s/hpa.yaml",
+    "deploy/k8s/persistent-volume-claim.yaml",
     "deploy/k8s/rollout.yaml",
     "deploy/k8s/service.yaml",
     "deploy/monitoring/alerts.yaml",
@@ -37,6 +38,7 @@ EXPECTED_FILES = {
     "deploy/schemas/analysistemplate-argoproj-v1alpha1.json",
     "deploy/schemas/configmap-v1.json",
     "deploy/schemas/horizontalpodautoscaler-autoscaling-v2.json",
+    "deploy/schemas/persistentvolumeclaim-v1.json",
     "deploy/schemas/prometheus-rules.json",
     "deploy/schemas/rollout-argoproj-v1alpha1.json",
     "deploy/schemas/service-v1.json",
@@ -55,6 +57,7 @@ EXPECTED_FILES = {
     "src/{pkg}/app/middleware.py",
     "src/{pkg}/app/records.py",
     "src/{pkg}/app/schemas.py",
+    "src/{pkg}/app/server.py",
     "src/{pkg}/cli.py",
     "src/{pkg}/config.py",
     "src/{pkg}/data/__init__.py",
@@ -88,9 +91,11 @@ EXPECTED_FILES = {
     "tests/__init__.py",
     "tests/api/__init__.py",
     "tests/api/conftest.py",
+    "tests/api/test_abuse.py",
     "tests/api/test_durability.py",
     "tests/api/test_openapi.py",
     "tests/api/test_properties.py",
+    "tests/api/test_store_failure.py",
     "tests/bias/__init__.py",
     "tests/bias/test_bias.py",
     "tests/conftest.py",
@@ -169,6 +174,14 @@ MATRIX = [
     pytest.param(
         {"task_type": "regression", "primary_metric": "r2", "metric_gate": -0.5},
         id="regression-r2",
+    ),
+    pytest.param(
+        {
+            "project_name": "Churn</title><script>alert(1)</script>",
+            "package_name": "churn",
+            "project_description": "Flags <b>churn</b> & \"risk\" <img src=x onerror=alert(1)>",
+        },
+        id="markup-in-answers",
     ),
 ]
 
