@@ -90,6 +90,24 @@ def test_default_project_passes_pre_commit_and_serves_predictions(
         ["git", "status", "--porcelain"], cwd=project, capture_output=True, text=True
     ).stdout, "pre-commit changed files"
 
+    # The security stage offline: secrets in the history, bandit and the SBOM run; the audit
+    # cannot reach its advisory source, says so and is skipped (outside GitHub Actions).
+    security = run([*uv(), "run", "--locked", "nox", "-s", "security"], project, GITHUB_ACTIONS="")
+    output = security.stdout + security.stderr
+    assert "Session security was successful" in output
+    assert (project / "reports" / "sbom.cdx.json").exists()
+    if "dependency audit skipped: the advisory source" in output:
+        on_ci = subprocess.run(
+            [*uv(), "run", "--locked", "nox", "-s", "security"],
+            cwd=project,
+            env=uv_environment() | {"GITHUB_ACTIONS": "true"},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert on_ci.returncode != 0, "an unreachable advisory source must fail on the CI"
+        assert "dependency audit failed: the advisory source" in on_ci.stdout + on_ci.stderr
+
     run([*uv(), "run", "--locked", "nox", "-s", "pipeline", "load"], project)
     port = free_port()
     log = (tmp_path / "serve.log").open("w")

@@ -25,7 +25,7 @@ import logging
 import os
 import re
 import shutil
-import subprocess
+import subprocess  # nosec B404 # git only, with fixed arguments (git_commit)
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -200,7 +200,7 @@ def git_commit(directory: Path) -> str | None:
     if git is None:
         return None
     try:
-        result = subprocess.run(  # noqa: S603 - fixed arguments, no shell
+        result = subprocess.run(  # noqa: S603 - fixed arguments, no shell  # nosec B603
             [git, "rev-parse", "HEAD"],
             cwd=directory,
             capture_output=True,

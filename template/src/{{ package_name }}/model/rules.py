@@ -912,7 +912,7 @@ def _theil_sen(pairs: Sequence[tuple[float, float]], draws: int = 20_000) -> flo
     if count * (count - 1) // 2 <= draws:
         couples = [(a, b) for a in range(count) for b in range(a + 1, count)]
     else:
-        chance = random.Random(0)  # noqa: S311 - sampling, not security
+        chance = random.Random(0)  # noqa: S311 - sampling, not security  # nosec B311
         couples = [(chance.randrange(count), chance.randrange(count)) for _ in range(draws)]
     slopes = sorted(
         (pairs[b][1] - pairs[a][1]) / (pairs[b][0] - pairs[a][0])
