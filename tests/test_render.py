@@ -18,6 +18,7 @@ EXPECTED_FILES = {
     ".copier-answers.yml",
     ".dockerignore",
     ".env.example",
+    ".github/renovate.json",
     ".github/workflows/ci.yml",
     ".github/workflows/template-update.yml",
     ".gitignore",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -53,6 +54,7 @@ def test_ci_workflow_is_locked_down(render: Render) -> None:
         "model",
         "pipeline",
         "deploy",
+        "security",
         "load",
     ]
     for name, job in workflow["jobs"].items():
@@ -69,6 +71,44 @@ def test_ci_workflow_is_locked_down(render: Render) -> None:
         sessions = "pipeline load" if name == "load" else name
         assert commands == [f"uv run --locked nox -s {sessions}"]
     assert workflow["env"]["UV_PYTHON_DOWNLOADS"] == "never"
+
+
+def test_security_stage_reads_the_whole_history_and_keeps_the_sbom(render: Render) -> None:
+    """The security job checks out every commit and uploads the SBOM the session writes."""
+    workflow = yaml.safe_load((render() / ".github/workflows/ci.yml").read_text(encoding="utf-8"))
+    steps = workflow["jobs"]["security"]["steps"]
+    assert steps[0]["with"]["fetch-depth"] == 0
+    upload = steps[-1]
+    assert upload["uses"].startswith("actions/upload-artifact@")
+    assert upload["with"]["path"] == "reports/sbom.cdx.json"
+    assert upload["with"]["if-no-files-found"] == "error"
+
+
+def test_update_bot_pins_digests_and_keeps_the_lock_current(render: Render) -> None:
+    """Renovate's config is valid, pins images and actions, refreshes uv.lock and bumps Copier."""
+    project = render(python_version="3.12")
+    config_path = project / ".github" / "renovate.json"
+    schema = subprocess.run(
+        [BIN / "check-jsonschema", "--builtin-schema", "vendor.renovate", config_path],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert schema.returncode == 0, schema.stdout + schema.stderr
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    assert {"docker:pinDigests", "helpers:pinGitHubActionDigestsToSemver"} <= set(config["extends"])
+    assert config["lockFileMaintenance"]["enabled"] is True
+    # The base images carry a tag the bot can pin: no `latest`, no digest invented offline.
+    images = re.findall(r"^FROM (\S+)", (project / "deploy/Dockerfile").read_text("utf-8"), re.M)
+    assert images == ["ghcr.io/astral-sh/uv:0.13.9", "python:3.12-slim", "python:3.12-slim"]
+    # The custom manager's pattern finds the pinned Copier in the rendered workflow.
+    manager = config["customManagers"][0]
+    workflow = (project / ".github/workflows/template-update.yml").read_text(encoding="utf-8")
+    pattern = manager["matchStrings"][0].replace("(?<", "(?P<")
+    assert re.search(pattern, workflow)
+    assert re.fullmatch(
+        manager["managerFilePatterns"][0].strip("/"), ".github/workflows/template-update.yml"
+    )
 
 
 def test_batch_only_projects_have_no_load_stage(render: Render) -> None:
@@ -94,4 +134,7 @@ def test_template_update_workflow_asks_only_for_what_it_needs(render: Render) ->
     setup_uv = next(step for step in steps if step.get("uses", "").startswith("astral-sh/"))
     assert setup_uv["with"]["enable-cache"] is False
     script = "\n".join(step.get("run", "") for step in steps)
-    assert "copier update --trust --defaults --skip-answered --conflict inline" in script
+    assert re.fullmatch(r"copier==\d+\.\d+\.\d+", workflow["env"]["COPIER"]), "pin Copier"
+    update = script.index('uvx --from "$COPIER" copier update --trust --defaults --skip-answered')
+    # The lock is made again for the updated pyproject.toml before the commit takes it.
+    assert update < script.index("uv lock") < script.index("git add --all")
