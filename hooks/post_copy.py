@@ -328,7 +328,7 @@ def adopting() -> bool:
     )
 
 
-def keep_template_versions() -> None:
+def keep_template_versions() -> list[str]:
     """Adopting: write the template's version of each file the copy kept as the user's.
 
     `copier copy --skip '*'` keeps every existing file; the template's pyproject.toml,
@@ -355,6 +355,7 @@ def keep_template_versions() -> None:
             f"kept {len(kept)} file(s) of yours ({shown}); the template's versions are in "
             f"{TEMPLATE_VERSIONS}/: merge them, pyproject.toml first, then delete the folder"
         )
+    return kept
 
 
 def shadowing_package() -> None:
@@ -372,11 +373,16 @@ def main() -> int:
     """Infer the schema, lock, then commit: the first commit holds both whenever they exist."""
     copier_dir = Path(sys.argv[1]) if len(sys.argv) > 1 else Path.cwd()
     pin_template_path(copier_dir)
+    kept: list[str] = []
     if adopting():
-        keep_template_versions()
+        kept = keep_template_versions()
         shadowing_package()
     own_data(copier_dir)
-    infer_in_project(answers(), locked=lock())
+    if "pyproject.toml" in kept:
+        say("uv.lock is for the merged pyproject.toml: once it is merged, run uv lock")
+        infer_in_project(answers(), locked=False)
+    else:
+        infer_in_project(answers(), locked=lock())
     first_commit()
     return 0
 

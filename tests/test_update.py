@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,8 +16,10 @@ from tests.conftest import (
     TEMPLATE,
     generate,
     render_project,
+    run,
     snapshot_repository,
     update,
+    uv,
 )
 
 PACKAGE = "customer_churn"
@@ -325,3 +328,89 @@ def test_copy_into_an_existing_repository_without_skip_stops_at_the_first_clash(
     with pytest.raises(copier.errors.InteractiveSessionError, match="--overwrite"):
         render_project(project, {})
     assert (project / "noxfile.py").read_text(encoding="utf-8") == "# our tasks\n"
+
+
+CCDS_FILES = {
+    "customer_churn/__init__.py": "from customer_churn import config  # noqa: F401\n",
+    "customer_churn/config.py": (
+        "from pathlib import Path\n\nPROJ_ROOT = Path(__file__).resolve().parents[1]\n"
+        'DATA_DIR = PROJ_ROOT / "data"\nMODELS_DIR = PROJ_ROOT / "models"\n'
+    ),
+    "customer_churn/dataset.py": (
+        "import typer\n\nfrom customer_churn.config import DATA_DIR\n\napp = typer.Typer()\n"
+        "\n\n@app.command()\ndef main():\n    print(DATA_DIR)\n"
+    ),
+    "customer_churn/modeling/__init__.py": "",
+    "customer_churn/modeling/train.py": (
+        "from customer_churn.config import MODELS_DIR\n\n\ndef train():\n"
+        '    return MODELS_DIR / "model.pkl"\n'
+    ),
+    "requirements.txt": "loguru\npython-dotenv\ntqdm\ntyper\n",
+    "Makefile": "requirements:\n\tpython -m pip install -r requirements.txt\n",
+    "pyproject.toml": (
+        '[build-system]\nrequires = ["flit_core >=3.2,<4"]\nbuild-backend = "flit_core.buildapi"\n'
+        '\n[project]\nname = "customer_churn"\nversion = "0.0.1"\nrequires-python = "~=3.11"\n'
+        '\n[tool.ruff]\nline-length = 99\nsrc = ["customer_churn"]\n'
+    ),
+    "README.md": "# Customer Churn\n\nWhich customers leave, and why.\n",
+    ".gitignore": "/data/\n/models/\n__pycache__/\n.venv\n",
+    "tests/test_data.py": "def test_code_is_tested():\n    assert False\n",
+    "notebooks/1.0-dt-initial-exploration.ipynb": (
+        '{"cells": [{"cell_type": "code", "execution_count": null, "metadata": {}, '
+        '"outputs": [], "source": ["import math\\n", "math.pi"]}], "metadata": {}, '
+        '"nbformat": 4, "nbformat_minor": 5}\n'
+    ),
+    "data/raw/.gitkeep": "",
+    "models/.gitkeep": "",
+    "references/.gitkeep": "",
+    "reports/figures/.gitkeep": "",
+    "docs/index.md": "# customer_churn\n",
+}
+
+
+@pytest.mark.e2e
+def test_adopting_a_cookiecutter_data_science_repository_reaches_green(tmp_path: Path) -> None:
+    """The steps of docs/upgrading.md take a CCDS v2-shaped repository to green checks."""
+    project = tmp_path / "customer-churn"
+    for name, content in CCDS_FILES.items():
+        (project / name).parent.mkdir(parents=True, exist_ok=True)
+        (project / name).write_text(content, encoding="utf-8")
+    git(project, "init", "--quiet", "--initial-branch=main")
+    git(project, "add", "--all")
+    git(project, "commit", "--quiet", "-m", "Our project")
+    git(project, "switch", "--quiet", "-c", "adopt-template")
+    copier_cli = Path(sys.executable).parent / "copier"
+
+    command = ["copy", "--trust", "--defaults", "--skip", "*", "--vcs-ref", "HEAD"]
+    adopted = subprocess.run(
+        [copier_cli, *command, str(TEMPLATE), str(project)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    assert adopted.returncode == 0, adopted.stderr
+    said = adopted.stderr
+    assert "kept 3 file(s) of yours (.gitignore, README.md, pyproject.toml)" in said
+    assert "customer_churn at the top of the repository shadows src/customer_churn" in said
+    assert "once it is merged, run uv lock" in said
+    assert (project / "Makefile").read_text(encoding="utf-8") == CCDS_FILES["Makefile"]
+    versions = project / ".template-versions"
+    # The walk-through of docs/upgrading.md, step by step.
+    git(project, "mv", "customer_churn", "legacy")
+    shutil.copy(versions / "pyproject.toml", project / "pyproject.toml")
+    theirs = (project / ".gitignore").read_text(encoding="utf-8").splitlines()
+    template_lines = (versions / ".gitignore").read_text(encoding="utf-8").splitlines()
+    merged = template_lines + [line for line in theirs if line not in template_lines]
+    (project / ".gitignore").write_text("\n".join(merged) + "\n", encoding="utf-8")
+    shutil.rmtree(versions)
+    git(project, "rm", "--quiet", "tests/test_data.py")
+    hooks = project / ".pre-commit-config.yaml"
+    hooks.write_text("exclude: ^legacy/\n" + hooks.read_text(encoding="utf-8"), encoding="utf-8")
+    run([*uv(), "add", "--quiet", "-r", "requirements.txt"], project)
+    git(project, "add", "--all")
+    git(project, "commit", "--quiet", "-m", "Adopt the template")
+
+    sessions = ["lint", "types", "unit", "pipeline"]
+    run([*uv(), "run", "--locked", "nox", "-s", *sessions], project, timeout=1800)
+    assert git(project, "status", "--porcelain") == ""
