@@ -62,9 +62,17 @@ def tree(project: Path) -> dict[str, str]:
     return files
 
 
-@pytest.mark.parametrize("tag", released_tags())
-def test_update_from_each_release_matches_a_fresh_copy(tag: str, tmp_path: Path) -> None:
-    """A project made from an old release, updated to HEAD, is what HEAD would generate today.
+def upgrades() -> list[tuple[str, str]]:
+    """Every release to HEAD, and every older release to the newest one."""
+    tags = released_tags()
+    return [(tag, "HEAD") for tag in tags] + [(tag, tags[-1]) for tag in tags[:-1]]
+
+
+@pytest.mark.parametrize(("tag", "target"), upgrades())
+def test_update_from_each_release_matches_a_fresh_copy(
+    tag: str, target: str, tmp_path: Path
+) -> None:
+    """A project made from an old release, updated, is what the target would generate today.
 
     User-owned files are the exception by design: those the old release rendered stay as they
     were (even when the template no longer renders them), and those new since then arrive
@@ -72,8 +80,11 @@ def test_update_from_each_release_matches_a_fresh_copy(tag: str, tmp_path: Path)
     """
     project = generate(TEMPLATE, tmp_path / "project", tag)
     before = tree(project)
-    update(project, "HEAD")
-    fresh = tree(render_project(tmp_path / "fresh", {}))
+    update(project, target)
+    if target == "HEAD":
+        fresh = tree(render_project(tmp_path / "fresh", {}))
+    else:
+        fresh = tree(generate(TEMPLATE, tmp_path / "fresh", target))
     expected = {
         name: before[name] if name in user_owned() and name in before else content
         for name, content in fresh.items()
