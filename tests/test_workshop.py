@@ -1,6 +1,6 @@
 """The workshop's fast checkpoints pass as a participant would run them.
 
-The full run, every module, is `uv run nox -s workshop` (about 8 minutes on 2 busy cores); the suite
+The full run, every module, is `uv run nox -s workshop` (6 to 8 minutes on 2 busy cores); the suite
 runs the subset marked `fast` (modules 1 and 2: clone, copy, contract, pipeline, serve), so
 that a template change that breaks the first hour of the workshop breaks the build.
 """
