@@ -19,6 +19,7 @@ PAGE = "reference/questionnaire.md"
 BANNER = re.compile(r"^# --- (?P<section>[^-].*?) -+\s*$")
 QUESTION = re.compile(r"^(?P<name>[a-z][a-z0-9_]*):")
 JINJA = re.compile(r"\{\{|\{%")
+SHORT_EXPRESSION = 100
 
 
 def _copier_yml(config: MkDocsConfig) -> Path:
@@ -65,6 +66,9 @@ def _default(spec: dict[str, Any]) -> str:
         return "none"
     value = spec["default"]
     if isinstance(value, str) and JINJA.search(value):
+        flat = " ".join(value.split())
+        if len(flat) <= SHORT_EXPRESSION:
+            return f"computed from earlier answers: {_code(flat)}"
         return "computed from earlier answers (a Jinja expression in copier.yml)"
     if isinstance(value, list) and len(value) > 8:
         return f"a list of {len(value)} names (see copier.yml)"
