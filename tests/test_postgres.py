@@ -57,11 +57,27 @@ print(len(window), len(labelled), labelled[target].tolist() == frame[target][:3]
 """
 
 
+def switch_user() -> list[str] | None:
+    """How root runs a command as the postgres user: runuser, else su; None when neither.
+
+    Both live in /usr/sbin or /sbin, which a root shell's PATH may leave out.
+    """
+    search = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin", "/usr/bin"])
+    if found := shutil.which("runuser", path=search):
+        return [found, "-u", "postgres", "--"]
+    if found := shutil.which("su", path=search):
+        return [found, "postgres", "-s", "/bin/sh", "-c", '"$0" "$@"']
+    return None
+
+
 def as_server_user(command: list[str]) -> list[str]:
     """PostgreSQL refuses to run as root; run it as the postgres user when we are root."""
-    if os.geteuid() == 0:
-        return ["runuser", "-u", "postgres", "--", *command]
-    return command
+    if os.geteuid() != 0:
+        return command
+    prefix = switch_user()
+    if prefix is None:
+        pytest.skip("running as root without runuser or su: PostgreSQL cannot be started")
+    return [*prefix, *command]
 
 
 @contextlib.contextmanager
