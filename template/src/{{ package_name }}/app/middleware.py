@@ -183,12 +183,8 @@ class BodyLimit:
         """Why a JSON body is refused before validation, or None to let the app judge it."""
         rules = self.rules
         try:
-            document = strict_json(body, rules.max_keys)
-        except DuplicateKeyError as error:
-            return 400, {"detail": f"the key {rules.shown(error.key)} appears twice in an object"}
-        except TooManyKeysError as error:
-            item = {"loc": ["body"], "msg": str(error), "type": "too_many_fields"}
-            return 422, {"detail": [item]}
+            # The plain parser first: it is fastest, and the batch's length needs nothing more.
+            document = json.loads(body)
         except RecursionError:
             return 400, {"detail": "the body is not JSON this service reads: nested too deeply"}
         except ValueError:
@@ -199,6 +195,13 @@ class BodyLimit:
             records = document.get("records")
             if isinstance(records, list) and len(records) > limit:
                 return 413, {"detail": f"at most {limit} records per request"}
+        try:
+            strict_json(body, rules.max_keys)
+        except DuplicateKeyError as error:
+            return 400, {"detail": f"the key {rules.shown(error.key)} appears twice in an object"}
+        except TooManyKeysError as error:
+            item = {"loc": ["body"], "msg": str(error), "type": "too_many_fields"}
+            return 422, {"detail": [item]}
         return None
 
 
