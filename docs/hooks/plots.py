@@ -62,10 +62,10 @@ def svg(labels: list[str], columns: list[tuple[str, list[float | None]]]) -> str
     import matplotlib.pyplot as plt
     from matplotlib.ticker import FuncFormatter, MaxNLocator
 
-    plt.rcParams.update({"svg.fonttype": "none", "svg.hashsalt": "copier-mlops", "font.size": 9})
-    height = 0.9 + 0.32 * len(labels)
+    plt.rcParams.update({"svg.fonttype": "none", "svg.hashsalt": "copier-mlops", "font.size": 10})
+    height = 1.0 + 0.36 * len(labels)
     figure, axes = plt.subplots(
-        1, len(columns), figsize=(3.2 * len(columns) + 3.4, height), sharey=True, squeeze=False
+        1, len(columns), figsize=(2.4 * len(columns) + 3.2, height), sharey=True, squeeze=False
     )
     positions = range(len(labels))
     for axis, (title, values) in zip(axes[0], columns, strict=True):
