@@ -39,9 +39,13 @@ PredictionT = TypeVar("PredictionT", bound=BaseModel)
 
 
 class Batch(Strict, Generic[RecordT]):
-    """Several records scored in one request."""
+    """Several records scored in one request; validation stops at the first wrong record.
 
-    records: list[RecordT] = Field(min_length=1)
+    Stopping there bounds the work a wrong batch costs to one record's problems, whatever the
+    batch's length; the answer names that record's index.
+    """
+
+    records: list[RecordT] = Field(min_length=1, fail_fast=True)
 
 
 class BatchPrediction(BaseModel, Generic[PredictionT]):
