@@ -15,7 +15,15 @@ for the answer, send again) and records every latency. Single-record /predict th
 its p50/p99 latency are compared with the ceiling (target: at least 0.7 of its throughput);
 batch /predict is measured in rows per second with 1,000-record batches.
 
-    .venv/bin/python bench/serving.py            # about 3 minutes on an idle 2-core machine
+Then the worst bodies under the size limit, each against a fresh `python -m <package> serve`
+(the container's command, with the contract's server limits): empty records filling the body
+limit (the batch is refused from its length), 1,000 records with every field of the wrong type
+(the most validation a body can ask for: the 422 list is capped), and one record with 10,000
+unknown fields. Each is sent again and again for 8 s: the median seconds to the answer, the
+server's peak RSS, and the p99 of /health/live polled every 50 ms meanwhile.
+
+    .venv/bin/python bench/serving.py            # about 4 minutes on an idle 2-core machine
+    .venv/bin/python bench/serving.py --abuse-only
     .venv/bin/python bench/serving.py --help
 """
 
@@ -31,6 +39,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -38,11 +47,21 @@ from pathlib import Path
 
 from _table import add_bytecode_option, load_average, measuring_environment, positive_int, uv
 from _table import render as render_project
+from data import in_project
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = "customer_churn"
 TARGET_RATIO = 0.7
 BATCH_ROWS = 1000
+# The service's body limit at the default max_batch_size (app/api.py body_limit).
+BODY_LIMIT = 1000 * 2048 + 64 * 1024
+ABUSE_SECONDS = 8
+
+FIELD_NAMES = """
+import json
+from {package}.app.records import Record
+print(json.dumps([field.alias for field in Record.model_fields.values()]))
+"""
 
 BARE_APP = """
 from starlette.applications import Starlette
@@ -170,6 +189,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=REPO_ROOT / "bench" / "results" / "serving.json",
         help="where to write the raw numbers (latencies summarised)",
     )
+    parser.add_argument(
+        "--abuse-only", action="store_true", help="only the worst bodies under the size limit"
+    )
     add_bytecode_option(parser)
     return parser.parse_args(argv)
 
@@ -264,6 +286,136 @@ def serve_and_measure(
     }
 
 
+def abusive_bodies(fields: list[str]) -> dict[str, bytes]:
+    """The costliest bodies under the size limit, by name."""
+    empty = (BODY_LIMIT - len(b'{"records":[]}')) // 3
+    wrong = json.dumps({name: [None] for name in fields})
+    unknown = {f"unknown_{index}": 0 for index in range(10_000)}
+    bodies = {
+        f"{empty:,} empty records": b'{"records":[' + b",".join([b"{}"] * empty) + b"]}",
+        f"{BATCH_ROWS:,} records, every field wrong": (
+            '{"records":[' + ",".join([wrong] * BATCH_ROWS) + "]}"
+        ).encode(),
+        "one record, 10,000 unknown fields": json.dumps(unknown).encode(),
+    }
+    assert all(len(body) <= BODY_LIMIT for body in bodies.values())
+    return bodies
+
+
+def peak_rss(pid: int) -> int:
+    """Highest peak resident memory (VmHWM) of a process and its descendants, in bytes."""
+    peak = 0
+    pending = [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            status = Path(f"/proc/{current}/status").read_text(encoding="utf-8")
+            tasks = list(Path(f"/proc/{current}/task").iterdir())
+            children = [(task / "children").read_text(encoding="utf-8") for task in tasks]
+        except OSError:
+            continue
+        for line in status.splitlines():
+            if line.startswith("VmHWM:"):
+                peak = max(peak, int(line.split()[1]) * 1024)
+        pending.extend(int(child) for text in children for child in text.split())
+    return peak
+
+
+def post(url: str, body: bytes) -> int:
+    """POST a JSON body; the status code."""
+    request = urllib.request.Request(  # noqa: S310 - loopback
+        url, data=body, headers={"content-type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=600) as answer:  # noqa: S310
+            answer.read()
+            return int(answer.status)
+    except urllib.error.HTTPError as error:
+        error.read()
+        return int(error.code)
+
+
+def measure_abuse(project: Path, env: dict[str, str], body: bytes) -> dict[str, float]:
+    """Serve as the container does, send `body` a few times, watch /health/live meanwhile."""
+    port = free_port()
+    command = [*uv(), "run", "--quiet", "python", "-m", PACKAGE, "serve", f"--port={port}"]
+    server = subprocess.Popen(
+        command,
+        cwd=project,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    live: list[float] = []
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            sent = time.perf_counter()
+            try:
+                with urllib.request.urlopen(f"{base}/health/live", timeout=600):  # noqa: S310
+                    live.append((time.perf_counter() - sent) * 1000)
+            except OSError:
+                live.append(float("inf"))
+            time.sleep(0.05)
+
+    try:
+        wait_ready(f"{base}/health/ready", server)
+        watcher = threading.Thread(target=watch)
+        watcher.start()
+        seconds, statuses = [], set()
+        try:
+            stop = time.perf_counter() + ABUSE_SECONDS
+            while time.perf_counter() < stop:
+                sent = time.perf_counter()
+                statuses.add(post(f"{base}/predict", body))
+                seconds.append(time.perf_counter() - sent)
+        finally:
+            done.set()
+            watcher.join()
+        rss = peak_rss(server.pid)
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+    live.sort()
+    return {
+        "status": float(statuses.pop() if len(statuses) == 1 else 0),
+        "seconds": statistics.median(seconds),
+        "requests": float(len(seconds)),
+        "peak_rss_mb": rss / 1024**2,
+        "live_p99_ms": live[min(len(live) - 1, int(len(live) * 0.99))] if live else float("nan"),
+        "live_polls": float(len(live)),
+    }
+
+
+def abuse_table(project: Path, env: dict[str, str]) -> dict[str, dict[str, float]]:
+    """Measure every abusive body and print their table."""
+    fields = json.loads(in_project(project, env, FIELD_NAMES.format(package=PACKAGE)))
+    results = {}
+    for name, body in abusive_bodies(fields).items():
+        print(f"abuse: {name}", file=sys.stderr)
+        results[name] = {"bytes": float(len(body)), **measure_abuse(project, env, body)}
+    print(
+        f"\n## Worst bodies under the {BODY_LIMIT:,}-byte limit, `python -m {PACKAGE} serve`, "
+        f"each sent for {ABUSE_SECONDS} s ({os.cpu_count()} cores, load average {load_average()})\n"
+    )
+    print(
+        "| body | bytes | answer | sent | median seconds | server peak RSS MB "
+        "| /health/live p99 ms |"
+    )
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for name, result in results.items():
+        print(
+            f"| {name} | {result['bytes']:,.0f} | {result['status']:.0f} | "
+            f"{result['requests']:.0f} | {result['seconds']:.2f} | "
+            f"{result['peak_rss_mb']:,.0f} | "
+            f"{result['live_p99_ms']:.1f} ({result['live_polls']:.0f} polls) |"
+        )
+    return results
+
+
 def main(argv: list[str] | None = None) -> int:
     """Measure the ceiling, single records and batches, and print the table."""
     args = parse_args(argv)
@@ -281,23 +433,21 @@ def main(argv: list[str] | None = None) -> int:
             check=True,
             capture_output=True,
         )
+        if args.abuse_only:
+            abuse = abuse_table(project, env)
+            args.output.parent.mkdir(parents=True, exist_ok=True)
+            args.output.write_text(json.dumps({"abuse": abuse}, indent=2) + "\n", "utf-8")
+            return 0
         (project / "bare_app.py").write_text(BARE_APP, encoding="utf-8")
         schema_app = SCHEMA_ONLY_APP.format(package=PACKAGE)
         (project / "schema_app.py").write_text(schema_app, encoding="utf-8")
         write_records = WRITE_RECORDS.format(package=PACKAGE)
-        records = subprocess.run(
-            [*uv(), "run", "--quiet", "python", "-c", write_records, str(BATCH_ROWS)],
-            cwd=project,
-            env=env,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-        rows = json.loads(records)
+        rows = json.loads(in_project(project, env, write_records, str(BATCH_ROWS)))
         single, batch = scratch / "single.json", scratch / "batch.json"
         single.write_text(json.dumps(rows[0]), encoding="utf-8")
         batch.write_text(json.dumps({"records": rows}), encoding="utf-8")
         service = [f"{PACKAGE}.app.api:create_app", "--factory"]
+        abuse = abuse_table(project, env)
         for index in range(args.repeat):
             print(f"run {index + 1}/{args.repeat}", file=sys.stderr)
             runs["bare"].append(
@@ -352,7 +502,7 @@ def main(argv: list[str] | None = None) -> int:
     if failures:
         print(f"\n{failures} answers were not 200: the numbers above count them.")
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(runs, indent=2) + "\n", encoding="utf-8")
+    args.output.write_text(json.dumps({**runs, "abuse": abuse}, indent=2) + "\n", "utf-8")
     return 0
 
 

@@ -7,6 +7,7 @@ send what really happened to POST /feedback with that id. /metrics speaks Promet
 from __future__ import annotations
 
 import asyncio
+import gc
 import html
 import inspect
 import logging
@@ -215,6 +216,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if served.store is not None:
             served.log = PredictionLog(served.store, on_unlogged=metrics.observe_unlogged)
             served.log.start()
+        # What start-up loaded (libraries, the model) lives as long as the process: keep the
+        # collector's full passes, which requests with many objects set off, from walking it.
+        gc.freeze()
         try:
             yield
         finally:
