@@ -1,17 +1,21 @@
-"""Benchmark `copier update`: a project with 50 commits of history, from one release to the next.
+"""Benchmark `copier update`: a project with 50 commits of history, from one release to another.
 
 Run it from the repository root with the dev environment's interpreter:
 
-    .venv/bin/python bench/update.py            # about a minute on an idle 2-core machine
+    .venv/bin/python bench/update.py                    # oldest -> newest recorded release
+    .venv/bin/python bench/update.py --releases built   # two releases built from this checkout
     .venv/bin/python bench/update.py --help
 
-In a temporary folder it builds a template repository with two releases of this checkout
-(v0.1.0 as it is, v0.2.0 with a few maintainer changes) and a project generated from v0.1.0
-whose users made 49 more commits. It then times `copier update` to v0.2.0 on a fresh clone of
-that project for every run, with two references: the same update on a project with one commit
-and `copier copy` of v0.2.0. Every update is checked (answers at v0.2.0, no .rej file, no
-conflict marker, user work kept, template changes in). It prints a Markdown report and writes
-the raw numbers to bench/results/update.json.
+By default it clones this repository into a temporary folder, tags the oldest and newest
+releases of releases.toml there, and generates a project from the oldest whose users made 49
+more commits. With --releases built it instead makes two releases of this checkout as it is
+(v0.1.0 as it is, v0.2.0 with a few maintainer changes, checked to arrive). It then times
+`copier update` to the newer release on a fresh clone of that project for every run, with two
+references: the same update on a project with one commit and `copier copy` of the newer
+release. Every update is checked (answers at the new release, no .rej file, no conflict
+marker, user work kept). It prints a Markdown report and writes the raw numbers to
+bench/results/update.json. Each update includes the release's migrations and the post-update
+lock step (the generated projects have no uv.lock, so it only says so).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tomllib
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -108,18 +113,31 @@ def history_length(text: str) -> int:
     return value
 
 
+def recorded_releases(source: Path) -> tuple[str, str]:
+    """The oldest and newest releases in the checkout's releases.toml."""
+    path = source / "releases.toml"
+    if not path.is_file():
+        raise BenchError(f"{source} has no releases.toml: use --releases built")
+    versions = [r["version"] for r in tomllib.loads(path.read_text("utf-8")).get("release", [])]
+    if len(versions) < 2:
+        raise BenchError(f"{path} records fewer than two releases: use --releases built")
+    return versions[0], versions[-1]
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Read the command line."""
     parser = argparse.ArgumentParser(
         description=(
-            f"Time `copier update --trust --defaults --skip-answered --vcs-ref {NEW_RELEASE}` "
-            f"on a project generated from {OLD_RELEASE} of this template with a history of "
+            "Time `copier update --trust --defaults --skip-answered --vcs-ref NEW` "
+            "on a project generated from OLD of this template with a history of "
             f"user commits (target <= {TARGET_UPDATE_SECONDS:.0f} s), beside the same update "
-            f"on a project with one commit and `copier copy --skip-tasks` of {NEW_RELEASE}. "
+            "on a project with one commit and `copier copy --skip-tasks` of NEW. "
             "Prints a Markdown report and writes the raw numbers as JSON."
         ),
         epilog=(
-            "The two releases are built in a temporary git repository from the files git lists "
+            "With --releases recorded (the default), OLD and NEW are the oldest and newest "
+            "releases in releases.toml, tagged in a clone of --template. With --releases built, "
+            "they are built in a temporary git repository from the files git lists "
             "in --template (tracked and untracked, not ignored, uncommitted changes included): "
             f"{OLD_RELEASE} as they are, {NEW_RELEASE} with a changed noxfile docstring, README "
             f"heading, CI job and pre-commit hook plus a new {RUNBOOK}. Every update runs on a "
@@ -147,6 +165,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=Path,
         default=REPO_ROOT,
         help="git checkout of copier-mlops whose files make the two releases",
+    )
+    parser.add_argument(
+        "--releases",
+        choices=["recorded", "built"],
+        default="recorded",
+        help="update between the oldest and newest recorded releases, or two built ones",
     )
     add_bytecode_option(parser)
     parser.add_argument(
@@ -233,14 +257,18 @@ def append(path: Path, text: str) -> None:
 class Bench:
     """Builds the template releases and projects in one scratch folder, then times runs."""
 
-    def __init__(self, copier: Path, source: Path, scratch: Path, env: dict[str, str]) -> None:
-        """Keep what every step needs."""
+    def __init__(
+        self, copier: Path, source: Path, scratch: Path, env: dict[str, str], recorded: bool
+    ) -> None:
+        """Keep what every step needs; `recorded` takes the releases from releases.toml."""
         self.copier = copier
         self.source = source
         self.scratch = scratch
         self.env = env
         self.template = scratch / "template"
         self.runs = 0
+        self.recorded = recorded
+        self.old, self.new = recorded_releases(source) if recorded else (OLD_RELEASE, NEW_RELEASE)
 
     def git(self, repository: Path, *args: str) -> str:
         """Run git in a repository and return what it printed."""
@@ -252,7 +280,9 @@ class Bench:
         self.git(repository, "commit", "--quiet", "--no-verify", "-m", message)
 
     def build_template(self) -> Path:
-        """Two releases of the source checkout in a new git repository."""
+        """The two releases: recorded ones in a clone, or two built from the checkout."""
+        if self.recorded:
+            return self.clone_releases()
         listed = run(
             ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
             self.env,
@@ -267,13 +297,22 @@ class Bench:
             raise BenchError(f"{self.source} has no copier.yml: give a copier-mlops checkout")
         self.git(self.template, "init", "--quiet", "--initial-branch=main")
         self.commit_all(self.template, "Release 0.1.0")
-        self.git(self.template, "tag", OLD_RELEASE)
+        self.git(self.template, "tag", self.old)
         for name, old, new in RELEASE_EDITS:
             replace_once(self.template / name, old, new)
         append(self.template / "template" / ".pre-commit-config.yaml", PRE_COMMIT_HOOK)
         append(self.template / "template" / RUNBOOK, RUNBOOK_TEXT)
         self.commit_all(self.template, "Release 0.2.0")
-        self.git(self.template, "tag", NEW_RELEASE)
+        self.git(self.template, "tag", self.new)
+        return self.template
+
+    def clone_releases(self) -> Path:
+        """A clone of the source repository with the tags of its oldest and newest release."""
+        run(["git", "clone", "--quiet", str(self.source), str(self.template)], self.env)
+        record = tomllib.loads((self.source / "releases.toml").read_text(encoding="utf-8"))
+        for release in record["release"]:
+            if release["version"] in (self.old, self.new):
+                self.git(self.template, "tag", "--force", release["version"], release["commit"])
         return self.template
 
     def copy_command(self, ref: str, destination: Path) -> list[str]:
@@ -293,7 +332,7 @@ class Bench:
     def make_project(self, name: str, commits: int) -> Project:
         """A project generated from the old release, then edited by users in commits - 1 commits."""
         path = self.scratch / name
-        run(self.copy_command(OLD_RELEASE, path), self.env)
+        run(self.copy_command(self.old, path), self.env)
         package = answer(path, "package_name")
         self.git(path, "init", "--quiet", "--initial-branch=main")
         self.commit_all(path, "Start the project")
@@ -322,7 +361,7 @@ class Bench:
                 "--defaults",
                 "--skip-answered",
                 "--vcs-ref",
-                NEW_RELEASE,
+                self.new,
             ]
             try:
                 elapsed = timed(cmd, self.env, cwd=clone)
@@ -339,9 +378,9 @@ class Bench:
         """Time `copier copy` of the new release into an empty folder."""
         destination = self.fresh_destination("copy")
         try:
-            elapsed = timed(self.copy_command(NEW_RELEASE, destination), self.env)
-            if answer(destination, "_commit") != NEW_RELEASE:
-                raise BenchError(f"copier copy did not record {NEW_RELEASE} in {ANSWERS_FILE}")
+            elapsed = timed(self.copy_command(self.new, destination), self.env)
+            if answer(destination, "_commit") != self.new:
+                raise BenchError(f"copier copy did not record {self.new} in {ANSWERS_FILE}")
             return elapsed
         finally:
             shutil.rmtree(destination, ignore_errors=True)
@@ -350,8 +389,8 @@ class Bench:
         """Raise BenchError unless the update brought the new release and lost nothing."""
         problems: list[str] = []
         commit = answer(clone, "_commit")
-        if commit != NEW_RELEASE:
-            problems.append(f"{ANSWERS_FILE} says _commit: {commit}, not {NEW_RELEASE}")
+        if commit != self.new:
+            problems.append(f"{ANSWERS_FILE} says _commit: {commit}, not {self.new}")
         rejected = sorted(
             str(path.relative_to(clone))
             for path in clone.rglob("*.rej")
@@ -367,13 +406,14 @@ class Bench:
         )
         if conflicted:
             problems.append("conflict markers in " + ", ".join(conflicted))
-        if not (clone / RUNBOOK).is_file():
-            problems.append(f"the new {RUNBOOK} did not arrive")
-        if NOXFILE_DOCSTRING not in read(clone / "noxfile.py"):
-            problems.append("the noxfile change did not arrive")
         readme = read(clone / "README.md")
-        if README_HEADING not in readme:
-            problems.append("the README change did not arrive")
+        if not self.recorded:
+            if not (clone / RUNBOOK).is_file():
+                problems.append(f"the new {RUNBOOK} did not arrive")
+            if NOXFILE_DOCSTRING not in read(clone / "noxfile.py"):
+                problems.append("the noxfile change did not arrive")
+            if README_HEADING not in readme:
+                problems.append("the README change did not arrive")
         if project.commits > 1 and not readme.startswith(USER_TITLE):
             problems.append("the user's README title was lost")
         user_paths = [NOTES, f"src/{project.package}/{FEATURES}"]
@@ -458,7 +498,9 @@ def edit_like_a_user(project: Path, package: str, number: int) -> str:
     return f"Test {module.stem}"
 
 
-def machine_info(copier: Path, template: Path, args: argparse.Namespace) -> dict[str, str]:
+def machine_info(
+    copier: Path, template: Path, args: argparse.Namespace, bench: Bench
+) -> dict[str, str]:
     """What the numbers were measured with."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     copier_python = copier.parent / "python"
@@ -473,7 +515,11 @@ def machine_info(copier: Path, template: Path, args: argparse.Namespace) -> dict
         "git": output_of(["git", "--version"]),
         "template": str(template),
         "template commit": output_of(["git", "describe", "--always", "--dirty"], cwd=template),
-        "releases": f"{OLD_RELEASE} (this checkout) -> {NEW_RELEASE} (changes in bench/update.py)",
+        "releases": (
+            f"{bench.old} -> {bench.new}, the oldest and newest in releases.toml"
+            if bench.recorded
+            else f"{bench.old} (this checkout) -> {bench.new} (changes in bench/update.py)"
+        ),
         "project history": f"{args.commits} commits (1 generated + {args.commits - 1} user edits)",
         "bytecode cache": args.bytecode_cache,
         "load average at start": load_average(),
@@ -536,28 +582,32 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     copier = find_copier()
     template = args.template.resolve()
-    update_command = f"`copier update --trust --defaults --skip-answered --vcs-ref {NEW_RELEASE}`"
+    scratch = Path(tempfile.mkdtemp(prefix="bench-update-"))
+    env = child_environment(scratch, args.bytecode_cache)
+    try:
+        bench = Bench(copier, template, scratch, env, recorded=args.releases == "recorded")
+    except BenchError as error:
+        progress(f"failed: {error}")
+        shutil.rmtree(scratch, ignore_errors=True)
+        return 1
+    old, new = bench.old, bench.new
+    update_command = f"`copier update --trust --defaults --skip-answered --vcs-ref {new}`"
     rows = {
         "update": Row(
-            f"{update_command} from {OLD_RELEASE}, {args.commits} commits of history",
+            f"{update_command} from {old}, {args.commits} commits of history",
             f"<= {TARGET_UPDATE_SECONDS:.0f} s",
         ),
         "update_one": Row("the same update, 1 commit of history (reference)", "-"),
-        "copy": Row(
-            f"`copier copy --defaults --trust --skip-tasks` of {NEW_RELEASE} (reference)", "-"
-        ),
+        "copy": Row(f"`copier copy --defaults --trust --skip-tasks` of {new} (reference)", "-"),
     }
-    info = machine_info(copier, template, args)
-    scratch = Path(tempfile.mkdtemp(prefix="bench-update-"))
-    env = child_environment(scratch, args.bytecode_cache)
-    bench = Bench(copier, template, scratch, env)
+    info = machine_info(copier, template, args, bench)
     started = time.perf_counter()
     try:
-        progress(f"building the template releases {OLD_RELEASE} and {NEW_RELEASE}")
+        progress(f"building the template releases {old} and {new}")
         bench.build_template()
-        progress(f"generating a project from {OLD_RELEASE} with {args.commits} commits")
+        progress(f"generating a project from {old} with {args.commits} commits")
         projects = {"update": bench.make_project("project-long", args.commits)}
-        progress(f"generating a project from {OLD_RELEASE} with 1 commit")
+        progress(f"generating a project from {old} with 1 commit")
         projects["update_one"] = bench.make_project("project-one", 1)
         setup = time.perf_counter() - started
         measure(bench, rows, projects, args.repeat)
@@ -588,7 +638,7 @@ def main(argv: list[str] | None = None) -> int:
         "settings": {
             "repeat": args.repeat,
             "commits": args.commits,
-            "releases": [OLD_RELEASE, NEW_RELEASE],
+            "releases": [old, new],
             "update_command": update_command.strip("`"),
             "environment": {"UV_PYTHON_DOWNLOADS": "never", **GIT_IDENTITY},
         },
