@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import argparse
 import ast
+import hashlib
+import json
 import shutil
 import subprocess
 import sys
@@ -73,16 +75,33 @@ def rename(old: Path, new: Path) -> str:
     return f"renamed {old} to {new}"
 
 
+# Copier runs migrations from its own temporary clone of the template, removed after the
+# update; a render kept in that clone's .git folder serves every migration of one update.
+COPIER_CLONE_PREFIX = "copier._vcs.clone."
+
+
 def render_release(answers: dict[str, object], destination: Path) -> None:
-    """Render the release this script belongs to with the project's answers, tasks skipped."""
+    """Render the release this script belongs to with the project's answers, tasks skipped.
+
+    An update that crosses several releases runs several migrations that need the same
+    render: the first one keeps it in Copier's temporary clone and the others copy it.
+    """
     import copier  # the interpreter running the migration is Copier's own
 
+    data = {key: value for key, value in answers.items() if not key.startswith("_")}
+    cache = None
+    if TEMPLATE_ROOT.name.startswith(COPIER_CLONE_PREFIX) and (TEMPLATE_ROOT / ".git").is_dir():
+        key = hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
+        cache = TEMPLATE_ROOT / ".git" / "copier-mlops-renders" / key[:16]
+        if cache.is_dir():
+            shutil.copytree(cache, destination, dirs_exist_ok=True)
+            return
     # Copier has already said it when the template has uncommitted changes; once is enough.
     warnings.filterwarnings("ignore", category=copier.errors.DirtyLocalWarning)
     copier.run_copy(
         str(TEMPLATE_ROOT),
         destination,
-        data={key: value for key, value in answers.items() if not key.startswith("_")},
+        data=data,
         vcs_ref="HEAD" if (TEMPLATE_ROOT / ".git").exists() else None,
         defaults=True,
         overwrite=True,
@@ -90,6 +109,8 @@ def render_release(answers: dict[str, object], destination: Path) -> None:
         unsafe=True,
         skip_tasks=True,
     )
+    if cache is not None:
+        shutil.copytree(destination, cache, dirs_exist_ok=True)
 
 
 def add(paths: list[Path], answers: dict[str, object]) -> list[str]:
