@@ -86,8 +86,6 @@ def render_release(answers: dict[str, object], destination: Path) -> None:
     An update that crosses several releases runs several migrations that need the same
     render: the first one keeps it in Copier's temporary clone and the others copy it.
     """
-    import copier  # the interpreter running the migration is Copier's own
-
     data = {key: value for key, value in answers.items() if not key.startswith("_")}
     cache = None
     if TEMPLATE_ROOT.name.startswith(COPIER_CLONE_PREFIX) and (TEMPLATE_ROOT / ".git").is_dir():
@@ -96,6 +94,8 @@ def render_release(answers: dict[str, object], destination: Path) -> None:
         if cache.is_dir():
             shutil.copytree(cache, destination, dirs_exist_ok=True)
             return
+    import copier  # the interpreter running the migration is Copier's own
+
     # Copier has already said it when the template has uncommitted changes; once is enough.
     warnings.filterwarnings("ignore", category=copier.errors.DirtyLocalWarning)
     copier.run_copy(
