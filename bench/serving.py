@@ -110,9 +110,10 @@ async def ready() -> dict[str, str]:
 WRITE_RECORDS = """
 import json, sys
 from {package}.config import Settings
-from {package}.data import demo
-frame = demo.generate(Settings().load_contract(), int(sys.argv[1]), seed=3)[demo.FEATURES]
-print(frame.to_json(orient="records"))
+from {package}.data.collect import synthetic_rows
+from {package}.data.columns import input_names, load
+frame = synthetic_rows(Settings().load_contract(), int(sys.argv[1]), seed=3)
+print(frame[input_names(load())].to_json(orient="records"))
 """
 
 # The client: stdlib asyncio, raw HTTP/1.1 over keep-alive connections, one request in flight
