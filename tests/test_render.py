@@ -182,7 +182,7 @@ MATRIX = [
         {
             "project_name": "Churn</title><script>alert(1)</script>",
             "package_name": "churn",
-            "project_description": "Flags <b>churn</b> & \"risk\" <img src=x onerror=alert(1)>",
+            "project_description": 'Flags <b>churn</b> & "risk" <img src=x onerror=alert(1)>',
         },
         id="markup-in-answers",
     ),
