@@ -55,6 +55,7 @@ def test_ci_workflow_is_locked_down(render: Render) -> None:
         "pipeline",
         "deploy",
         "security",
+        "docs",
         "load",
     ]
     for name, job in workflow["jobs"].items():
@@ -67,8 +68,9 @@ def test_ci_workflow_is_locked_down(render: Render) -> None:
         )
         assert checkout["with"]["persist-credentials"] is False
         commands = [step["run"] for step in job["steps"] if "run" in step]
-        # The load stage serves the champion, so the pipeline makes one in the same job.
-        sessions = "pipeline load" if name == "load" else name
+        # The load stage serves the champion and the site shows the reports, so the pipeline
+        # makes them in the same job.
+        sessions = f"pipeline {name}" if name in {"load", "docs"} else name
         assert commands == [f"uv run --locked nox -s {sessions}"]
     assert workflow["env"]["UV_PYTHON_DOWNLOADS"] == "never"
 
@@ -82,6 +84,16 @@ def test_security_stage_reads_the_whole_history_and_keeps_the_sbom(render: Rende
     assert upload["uses"].startswith("actions/upload-artifact@")
     assert upload["with"]["path"] == "reports/sbom.cdx.json"
     assert upload["with"]["if-no-files-found"] == "error"
+
+
+def test_docs_stage_keeps_the_site(render: Render) -> None:
+    """The docs job builds the site after the pipeline and uploads it as an artifact."""
+    workflow = yaml.safe_load((render() / ".github/workflows/ci.yml").read_text(encoding="utf-8"))
+    job = workflow["jobs"]["docs"]
+    assert job["needs"] == "pipeline"
+    upload = job["steps"][-1]
+    assert upload["uses"].startswith("actions/upload-artifact@")
+    assert upload["with"] == {"name": "site", "path": "site/", "if-no-files-found": "error"}
 
 
 def test_update_bot_pins_digests_and_keeps_the_lock_current(render: Render) -> None:
