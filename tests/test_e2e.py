@@ -108,7 +108,25 @@ def test_default_project_passes_pre_commit_and_serves_predictions(
         assert on_ci.returncode != 0, "an unreachable advisory source must fail on the CI"
         assert "dependency audit failed: the advisory source" in on_ci.stdout + on_ci.stderr
 
-    run([*uv(), "run", "--locked", "nox", "-s", "pipeline", "load"], project)
+    # The site builds strict before the pipeline has written any report, and then with them.
+    run([*uv(), "run", "--locked", "nox", "-s", "docs"], project)
+    site = project / "site"
+    assert "No model card yet" in (site / "reports/model_card.html").read_text("utf-8")
+    run([*uv(), "run", "--locked", "nox", "-s", "pipeline", "load", "docs"], project)
+    card = (site / "reports/model_card.html").read_text(encoding="utf-8")
+    assert 'src="figures/cost_curve.png"' in card
+    assert (site / "reports/figures/cost_curve.png").is_file()
+    assert (site / "reports/explore/report.html").is_file()
+    assert "roc_auc ≥ 0.75" in (site / "contract.html").read_text(encoding="utf-8")
+    # The README's link to ml_contract.yaml leads to the contract's page.
+    home = (site / "index.html").read_text(encoding="utf-8")
+    assert '<a href="contract.html"><code>ml_contract.yaml</code></a>' in home
+    assert not subprocess.run(
+        ["git", "status", "--porcelain", "--", "site", "reports"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+    ).stdout, "the site or the reports are not ignored"
     port = free_port()
     log = (tmp_path / "serve.log").open("w")
     server = subprocess.Popen(

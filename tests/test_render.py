@@ -253,3 +253,26 @@ def test_no_rendered_file_is_ignored_by_the_gitignore(render: Render, answers: d
         check=False,
     )
     assert ignored.stdout == "", f"rendered but ignored: {ignored.stdout}"
+
+
+def test_project_site_shows_markup_in_answers_as_text(render: Render) -> None:
+    """The generated project's site, built strict, prints the answers' markup as text."""
+    project = render(**MATRIX[-1].values[0])
+    built = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--quiet"],
+        cwd=project,
+        env={"PATH": str(Path(sys.executable).parent), "NO_MKDOCS_2_WARNING": "1"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert built.returncode == 0, built.stdout + built.stderr
+    site = project / "site"
+    pages = {
+        path.relative_to(site).as_posix(): path.read_text("utf-8") for path in site.rglob("*.html")
+    }
+    assert "Churn&lt;/title&gt;&lt;script&gt;alert(1)" in pages["index.html"]
+    assert "&lt;img src=x onerror=alert(1)&gt;" in pages["index.html"]
+    for name, page in pages.items():
+        assert "<script>alert" not in page, name
+        assert "<img src=x" not in page, name
