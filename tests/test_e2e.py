@@ -175,3 +175,7 @@ def test_default_project_passes_pre_commit_and_serves_predictions(
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
         log.close()
+    served = subprocess.run(
+        ["git", "status", "--porcelain"], cwd=project, capture_output=True, text=True
+    ).stdout
+    assert not served, f"serving left files git does not ignore: {served}"
