@@ -380,9 +380,10 @@ def main() -> int:
     own_data(copier_dir)
     if "pyproject.toml" in kept:
         say("uv.lock is for the merged pyproject.toml: once it is merged, run uv lock")
-        infer_in_project(answers(), locked=False)
+        locked = False
     else:
-        infer_in_project(answers(), locked=lock())
+        locked = lock()
+    infer_in_project(answers(), locked=locked)
     first_commit()
     return 0
 

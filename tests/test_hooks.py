@@ -10,6 +10,8 @@ from pathlib import Path
 from tests.conftest import GIT_IDENTITY, TEMPLATE, Render, uv
 
 POST_COPY = TEMPLATE / "hooks" / "post_copy.py"
+# uv settings that make the package index unreachable at once: the offline case.
+OFFLINE = {"UV_INDEX_URL": "http://127.0.0.1:9/simple", "UV_NO_CACHE": "1", "UV_HTTP_RETRIES": "0"}
 
 
 def run_post_copy(project: Path, **env: str) -> subprocess.CompletedProcess[str]:
@@ -22,9 +24,7 @@ def test_unreachable_registry_still_gives_a_first_commit_and_says_what_to_run(
 ) -> None:
     """Offline, the task commits the project, writes no lock, and names the command to run later."""
     project = render()
-    result = run_post_copy(
-        project, UV_INDEX_URL="http://127.0.0.1:9/simple", UV_NO_CACHE="1", UV_HTTP_RETRIES="0"
-    )
+    result = run_post_copy(project, **OFFLINE)
     assert result.returncode == 0, result.stderr
     assert "could not write uv.lock" in result.stderr
     assert "uv lock && git add uv.lock && git commit" in result.stderr
@@ -44,9 +44,7 @@ def test_project_inside_an_existing_history_is_left_for_the_user_to_commit(
     project = render()
     for args in (["init", "-q"], ["add", "README.md"], [*GIT_IDENTITY, "commit", "-qm", "theirs"]):
         subprocess.run(["git", *args], cwd=project, check=True, capture_output=True)
-    result = run_post_copy(
-        project, UV_INDEX_URL="http://127.0.0.1:9/simple", UV_NO_CACHE="1", UV_HTTP_RETRIES="0"
-    )
+    result = run_post_copy(project, **OFFLINE)
     assert result.returncode == 0
     assert "review and commit the new files yourself" in result.stderr
     log = subprocess.run(["git", "log", "--oneline"], cwd=project, capture_output=True, text=True)
@@ -54,7 +52,6 @@ def test_project_inside_an_existing_history_is_left_for_the_user_to_commit(
 
 
 POST_UPDATE = TEMPLATE / "hooks" / "post_update.py"
-OFFLINE = {"UV_INDEX_URL": "http://127.0.0.1:9/simple", "UV_NO_CACHE": "1", "UV_HTTP_RETRIES": "0"}
 
 
 def run_hook(hook: Path, project: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:

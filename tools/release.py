@@ -15,7 +15,6 @@ import argparse
 import re
 import subprocess
 import sys
-import tempfile
 import tomllib
 from pathlib import Path
 
@@ -67,11 +66,8 @@ def publish() -> list[str]:
         if published(version):
             done.append(f"{version}: already published")
             continue
-        with tempfile.NamedTemporaryFile("w", suffix=".md", delete=False) as file:
-            file.write(notes(version))
         create = ["gh", "release", "create", version, "--target", commit, "--title", version]
-        subprocess.run([*create, "--notes-file", file.name], check=True)
-        Path(file.name).unlink()
+        subprocess.run([*create, "--notes", notes(version)], check=True)
         done.append(f"{version}: published at {commit[:12]}")
     return done
 
