@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.conftest import Render
+from tests.conftest import Render, render_project
 
 HOSTILE = [
     'He said "stop": now',
@@ -82,25 +83,56 @@ def where_it_lands(project: Path, question: str) -> list[object]:
     return [*places[question], answers[question]]
 
 
-@pytest.mark.parametrize("question", FREE_TEXT + IDENTIFIERS + COLUMN_NAMES)
-@pytest.mark.parametrize("answer", HOSTILE, ids=range(len(HOSTILE)))
-def test_hostile_answer_is_refused_or_round_trips(
-    render: Render, tmp_path: Path, question: str, answer: str
-) -> None:
-    """Either a validator stops the copy with nothing written, or every file holds the answer."""
+# project_name and project_slug are the sources other answers are derived from (slug, package):
+# each is asked alone, so that the derived defaults meet the hostile text too. The other
+# questions take the answer all at once, in one copy instead of one each.
+DERIVED_FROM = ["project_name", "project_slug"]
+TOGETHER = [q for q in FREE_TEXT + IDENTIFIERS + COLUMN_NAMES if q not in DERIVED_FROM]
+
+
+def refused_by(destination: Path, answers: dict[str, str]) -> str:
+    """The question a copy with `answers` refuses (nothing may be written), or "" if it copies."""
     try:
-        project = render(**{question: answer})
+        render_project(destination, answers)
     except ValueError as error:
         refusal = str(error)
-    else:
-        refusal = ""
-    if refusal:
-        assert f"question '{question}'" in refusal
-        assert not any(tmp_path.glob("project-*/*")), "files were written before the refusal"
-        return
-    assert all(value == answer for value in where_it_lands(project, question))
-    if question in FREE_TEXT[:3]:
-        assert answer in (project / "README.md").read_text(encoding="utf-8")
+        named = re.search(r"question '([a-z_]+)'", refusal)
+        assert named, f"a refusal that names no question: {refusal}"
+        assert not any(destination.glob("*")), "files were written before the refusal"
+        return named.group(1)
+    return ""
+
+
+def assert_lands_exactly(project: Path, questions: list[str], answer: str) -> None:
+    """Every place each question's answer is written holds the answer, byte for byte."""
+    for question in questions:
+        landed = where_it_lands(project, question)
+        assert all(value == answer for value in landed), (question, landed)
+        if question in FREE_TEXT[:3]:
+            assert answer in (project / "README.md").read_text(encoding="utf-8"), question
+
+
+@pytest.mark.parametrize("answer", HOSTILE, ids=range(len(HOSTILE)))
+def test_hostile_answer_is_refused_or_round_trips(tmp_path: Path, answer: str) -> None:
+    """For every question, a validator stops the copy with nothing written, or every file holds it.
+
+    The questions not derived from one another take the answer together; one a copy refuses is
+    set aside (and asked alone, when the refusal could have come from the company it kept) and
+    the rest are copied again, until they all land or all are refused.
+    """
+    destinations = (tmp_path / f"project-{n}" for n in range(100))
+    groups = [[question] for question in DERIVED_FROM] + [list(TOGETHER)]
+    while groups:
+        questions = groups.pop()
+        destination = next(destinations)
+        question = refused_by(destination, dict.fromkeys(questions, answer))
+        if not question:
+            assert_lands_exactly(destination, questions, answer)
+            continue
+        assert question in questions, f"{question} refused, but it was not asked"
+        rest = [other for other in questions if other != question]
+        if rest:
+            groups += [rest, [question]]
 
 
 @pytest.mark.parametrize(
