@@ -3,6 +3,9 @@
 Runs in the new project's directory as a list-form Copier task (no shell), reading the answers it
 needs from the answers file rather than from its command line. Its one argument is the folder
 copier ran in, which a relative data_path is read from.
+
+`uv lock` takes most of the task's time, waiting on the package index; git's share of the first
+commit (init, hashing every file into the index) runs meanwhile.
 """
 
 from __future__ import annotations
@@ -47,15 +50,25 @@ def uv_command() -> list[str] | None:
 
 def run_uv(command: list[str]) -> str | None:
     """Run one uv command; None when it succeeds, else why not in one line."""
+    return finish_uv(start_uv(command))
+
+
+def start_uv(command: list[str]) -> subprocess.Popen[str]:
+    """Start a uv command in the background, its output captured."""
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def finish_uv(process: subprocess.Popen[str]) -> str | None:
+    """Wait for a uv command; None when it succeeded, else why not in one line."""
     try:
-        result = subprocess.run(
-            command, capture_output=True, text=True, timeout=LOCK_TIMEOUT_SECONDS, check=False
-        )
+        _, stderr = process.communicate(timeout=LOCK_TIMEOUT_SECONDS)
     except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
         return "timed out"
-    if result.returncode == 0:
+    if process.returncode == 0:
         return None
-    return reason(result.stderr)
+    return reason(stderr)
 
 
 def reason(stderr: str) -> str:
@@ -73,14 +86,21 @@ def reason(stderr: str) -> str:
     return printable if len(printable) <= 200 else printable[:197] + "..."
 
 
-def lock() -> bool:
-    """Write uv.lock; say plainly what to run later when it cannot be written now."""
+def start_lock() -> subprocess.Popen[str] | None:
+    """Start writing uv.lock; None, having said what to do, when uv is not installed."""
     uv = uv_command()
     if uv is None:
         say("uv is not installed, so uv.lock was not written. Install uv, then run: uv lock")
-        return False
+        return None
     say("resolving dependencies into uv.lock ...")
-    reason = run_uv([*uv, "lock", "--quiet"])
+    return start_uv([*uv, "lock", "--quiet"])
+
+
+def finish_lock(locking: subprocess.Popen[str] | None) -> bool:
+    """Wait for uv.lock; say plainly what to run later when it could not be written now."""
+    if locking is None:
+        return False
+    reason = finish_uv(locking)
     if reason is not None:
         say(f"could not write uv.lock ({reason}).")
         say("When the package registry is reachable, run: uv lock && git add uv.lock && git commit")
@@ -93,18 +113,22 @@ def git(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["git", *args], capture_output=True, text=True, check=False)
 
 
-def first_commit() -> None:
-    """Initialise git (unless the project is already inside a work tree) and commit everything."""
+def prepare_first_commit() -> list[str] | None:
+    """Initialise git (unless the project is already inside a work tree) and stage every file.
+
+    Returns the options that give the commit an author, or None when no commit is to be made
+    (git is missing, or the project sits in an existing history).
+    """
     if shutil.which("git") is None:
         say("git is not installed: initialise a repository before running `copier update`.")
-        return
+        return None
     if git("rev-parse", "--is-inside-work-tree").returncode != 0:
         git("init", "--quiet", "--initial-branch=main")
     if git("rev-parse", "--verify", "--quiet", "HEAD").returncode == 0:
         say(
             "the project sits in an existing git history: review and commit the new files yourself."
         )
-        return
+        return None
     identity: list[str] = []
     if not git("config", "user.email").stdout.strip():
         given = answers()
@@ -114,6 +138,12 @@ def first_commit() -> None:
             "-c",
             f"user.email={given.get('author_email', 'ml-team@example.com')}",
         ]
+    git("add", "--all")
+    return identity
+
+
+def first_commit(identity: list[str]) -> None:
+    """Commit everything, staging again what changed since prepare_first_commit (uv.lock)."""
     git("add", "--all")
     committed = git(*identity, "commit", "--quiet", "--no-verify", "-m", "Start the project")
     if committed.returncode != 0:
@@ -378,13 +408,18 @@ def main() -> int:
         kept = keep_template_versions()
         shadowing_package()
     own_data(copier_dir)
+    locking = None
     if "pyproject.toml" in kept:
         say("uv.lock is for the merged pyproject.toml: once it is merged, run uv lock")
-        locked = False
     else:
-        locked = lock()
+        locking = start_lock()
+    # git hashes the project into its index while uv waits on the package index; the commit
+    # stages again whatever the lock and the Parquet inference wrote meanwhile.
+    identity = prepare_first_commit()
+    locked = finish_lock(locking)
     infer_in_project(answers(), locked=locked)
-    first_commit()
+    if identity is not None:
+        first_commit(identity)
     return 0
 
 
