@@ -145,6 +145,12 @@ EXPECTED_FILES = {
 }
 # Rendered only with scale_out=dask: the Dask code paths and their tests.
 SCALE_OUT_FILES = {
+    "deploy/dask/batch-volume.yaml",
+    "deploy/dask/daskcluster.yaml",
+    "deploy/dask/score-cronjob.yaml",
+    "deploy/schemas/cronjob-batch-v1.json",
+    "deploy/schemas/daskcluster-kubernetes.dask.org-v1.json",
+    "tests/deploy/test_dask_manifests.py",
     "src/{pkg}/scale/__init__.py",
     "src/{pkg}/scale/cluster.py",
     "src/{pkg}/scale/parts.py",
