@@ -16,6 +16,7 @@ folder and leaves any earlier output as it was.
 
 from __future__ import annotations
 
+import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
@@ -46,6 +47,7 @@ from .parts import Part
 from .shipped import ShippedModel
 
 REJECTS_COLUMNS = ["row", "column", "problem"]
+PART_FILE = re.compile(r"part\.[0-9]{5,}\.parquet")
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,8 @@ def score_on_cluster(
         ScoreError: As the one-process run raises it; nothing is written then.
     """
     one_file = output.suffix in SUFFIXES
+    if not one_file:
+        _check_output_folder(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.parts.", dir=output.parent))
     futures: list[Future[PartDone]] = []
@@ -149,6 +153,20 @@ def score_on_cluster(
         model_version=shipped.version,
         first_rejects=_first_lines(rejects),
     )
+
+
+def _check_output_folder(output: Path) -> None:
+    """Refuse a folder the run would wipe out: one that holds anything but scored parts."""
+    if not output.exists():
+        return
+    if not output.is_dir():
+        raise ScoreError(f"{output}: not a folder; give a folder, or a .csv or .parquet file")
+    others = sorted(path.name for path in output.iterdir() if not PART_FILE.fullmatch(path.name))
+    if others:
+        raise ScoreError(
+            f"{output}: holds other files ({others[0]}, ...), and the scored parts replace the "
+            "whole folder; give a new folder or an earlier output folder"
+        )
 
 
 def _score_partition(
