@@ -10,6 +10,7 @@ answer within CONNECT_SECONDS is reported in one line, never waited on for Dask'
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from distributed import Client, LocalCluster
 from ..errors import ProjectError
 
 CONNECT_SECONDS = 5
+ENVIRONMENT_VARIABLE = "DASK_SCHEDULER_ADDRESS"
 
 
 class ClusterError(ProjectError):
@@ -35,10 +37,16 @@ class Cluster:
 
 
 def scheduler_address(given: str | None) -> str | None:
-    """The scheduler to use: the one given, else Dask's `scheduler-address` setting, else None."""
+    """The scheduler to use: the one given, else DASK_SCHEDULER_ADDRESS, else Dask's setting.
+
+    The environment is read at the call, not only when Dask was imported, so that a process
+    that sets it later (a test, a wrapper) is heard.
+    """
     if given:
         return given
-    configured = dask.config.get("scheduler-address", default=None)
+    configured = os.environ.get(ENVIRONMENT_VARIABLE) or dask.config.get(
+        "scheduler-address", default=None
+    )
     return str(configured) if configured else None
 
 
