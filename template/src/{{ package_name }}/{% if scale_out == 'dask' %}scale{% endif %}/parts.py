@@ -1,8 +1,7 @@
 """The input split into partitions a worker reads on its own, in the input's order.
 
-- a CSV file: byte ranges of DEFAULT_BLOCKSIZE cut at line ends (as `dask.dataframe.read_csv`
-  cuts them), each parsed by pandas with the file's header, as the one-process run parses its
-  chunks;
+- a CSV file: runs of whole chunks of lines (see partitions), each chunk parsed by pandas
+  with the file's header, exactly as the one-process run parses its chunks;
 - a Parquet file, a folder of Parquet files or a glob of them: one partition per row group,
   files in natural order (part.2 before part.10), read with fastparquet as the one-process run
   reads them;
@@ -15,35 +14,42 @@ from __future__ import annotations
 
 import glob
 import io
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from dask.utils import natural_sort_key, parse_bytes
-from fsspec.utils import read_block
 
-from ..model.score import SUFFIXES, ScoreError, csv_errors
+from ..model.score import DEFAULT_CHUNK_ROWS, SUFFIXES, ScoreError, csv_errors
 
 DEFAULT_BLOCKSIZE = "32 MiB"
+SCAN_BYTES = 64 * 2**20
+NEWLINE = ord("\n")
 GLOB_CHARACTERS = frozenset("*?[")
 
 
 @dataclass(frozen=True)
-class CsvBlock:
-    """Bytes offset to offset + length of a CSV file, widened to whole lines."""
+class CsvLines:
+    """Whole lines of a CSV file, from byte start to byte end: one or more chunks of rows."""
 
     path: str
-    offset: int
-    length: int
+    start: int
+    end: int
     header: bytes
+    chunk_rows: int
 
-    def read(self) -> pd.DataFrame:
-        """The block's rows, parsed as pandas parses the whole file."""
+    def chunks(self) -> Iterator[pd.DataFrame]:
+        """The lines' rows, chunk_rows at a time, parsed as the one-process run parses them."""
         with Path(self.path).open("rb") as stream:
-            block = read_block(stream, self.offset, self.length, delimiter=b"\n")
-        text = block if self.offset == 0 else self.header + block
-        with csv_errors(self.path):
-            return pd.read_csv(io.BytesIO(text))
+            stream.seek(self.start)
+            lines = stream.read(self.end - self.start)
+        with (
+            csv_errors(self.path),
+            pd.read_csv(io.BytesIO(self.header + lines), chunksize=self.chunk_rows) as reader,
+        ):
+            yield from reader
 
 
 @dataclass(frozen=True)
@@ -53,8 +59,8 @@ class RowGroup:
     path: str
     index: int
 
-    def read(self) -> pd.DataFrame:
-        """The row group's rows, as fastparquet reads them."""
+    def chunks(self) -> Iterator[pd.DataFrame]:
+        """The row group's rows, as fastparquet reads them: one chunk."""
         from fastparquet import ParquetFile
 
         try:
@@ -62,14 +68,25 @@ class RowGroup:
                 frame: pd.DataFrame = ParquetFile(stream)[self.index].to_pandas()
         except Exception as error:  # fastparquet raises many unrelated types
             raise ScoreError(f"{self.path}: cannot read it as Parquet ({error})") from None
-        return frame
+        yield frame
 
 
-Part = CsvBlock | RowGroup
+Part = CsvLines | RowGroup
 
 
-def partitions(source: str, blocksize: str | int = DEFAULT_BLOCKSIZE) -> list[Part]:
+def partitions(
+    source: str,
+    blocksize: str | int = DEFAULT_BLOCKSIZE,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+) -> list[Part]:
     """The partitions of a CSV or Parquet file, a folder of Parquet files, or a glob of them.
+
+    A CSV file is cut into whole chunks of chunk_rows lines, as many as fill blocksize bytes
+    per partition, so that every chunk holds the rows the one-process run's chunk holds:
+    pandas then infers the same column types and the model scores the same batches, which
+    keeps even the last digit of a score the same. (A blank line, or a line break inside a
+    quoted value, counts as a line here but not for pandas: the chunks then shift by it, and
+    only floating-point rounding of the scores may differ.)
 
     Raises:
         ScoreError: Nothing matches, the file type is not CSV or Parquet, or it is empty.
@@ -89,14 +106,37 @@ def partitions(source: str, blocksize: str | int = DEFAULT_BLOCKSIZE) -> list[Pa
         raise ScoreError(f"{source}: the file is empty")
     if path.suffix == ".parquet":
         return _parquet_parts([path], source)
-    return _csv_parts(path, int(parse_bytes(blocksize)))
+    return _csv_parts(path, int(parse_bytes(blocksize)), chunk_rows)
 
 
-def _csv_parts(path: Path, blocksize: int) -> list[Part]:
-    size = path.stat().st_size
+def _csv_parts(path: Path, blocksize: int, chunk_rows: int) -> list[Part]:
     with path.open("rb") as stream:
         header = stream.readline()
-    return [CsvBlock(str(path), offset, blocksize, header) for offset in range(0, size, blocksize)]
+    bounds = [len(header), *_chunk_starts(path, len(header), chunk_rows), path.stat().st_size]
+    parts: list[Part] = []
+    start = bounds[0]
+    for index, bound in enumerate(bounds[1:], start=1):
+        if bound - start >= blocksize or index == len(bounds) - 1:
+            parts.append(CsvLines(str(path), start, bound, header, chunk_rows))
+            start = bound
+    return parts
+
+
+def _chunk_starts(path: Path, first: int, chunk_rows: int) -> Iterator[int]:
+    """Byte offsets where line chunk_rows + 1, 2 * chunk_rows + 1, ... of the data starts."""
+    size = path.stat().st_size
+    with path.open("rb") as stream:
+        stream.seek(first)
+        position, lines = first, 0
+        while block := stream.read(SCAN_BYTES):
+            ends = np.flatnonzero(np.frombuffer(block, dtype=np.uint8) == NEWLINE)
+            # The line that closes each chunk is number k * chunk_rows; its end starts the next.
+            for closing in range(chunk_rows - lines % chunk_rows, ends.size + 1, chunk_rows):
+                start = position + int(ends[closing - 1]) + 1
+                if start < size:
+                    yield start
+            position += len(block)
+            lines += ends.size
 
 
 def _parquet_parts(files: list[Path], source: str) -> list[Part]:

@@ -36,8 +36,8 @@ from ..model.score import (
     ScoreError,
     ScoreResult,
     check_columns,
-    nullable_types,
     rejects_path,
+    same_types,
     score_part,
     strict_failure,
     strict_schema,
@@ -172,26 +172,47 @@ def _check_output_folder(output: Path) -> None:
 def _score_partition(
     part: Part, model: ShippedModel, contract: Contract, source: str, target: str
 ) -> PartDone:
-    """On a worker: read, check and score one partition; write its scored rows to target."""
-    frame = part.read()
-    check_columns(frame, source)
-    scored = score_part(frame, 1, model.load(contract), contract, strict_schema(contract))
+    """On a worker: check and score a partition chunk by chunk; write its scored rows to target.
+
+    Each chunk is scored and written on its own, as the one-process run does, so that column
+    types and the model's batches are the same and so are the answers, to the last digit.
+    """
+    schema = strict_schema(contract)
+    loaded = model.load(contract)
+    rows, done = 0, list[ScoredPart]()
+    for frame in part.chunks():
+        if not done:
+            check_columns(frame, source)
+        scored = score_part(frame, rows + 1, loaded, contract, schema)
+        rows += scored.rows
+        done.append(scored)
+    valid = [chunk.scored for chunk in done if len(chunk.scored)]
     written = None
-    if len(scored.scored):
+    if valid:
         if target.endswith(".csv"):
-            scored.scored.to_csv(target, header=False, index=False)
+            with Path(target).open("w", encoding="utf-8", newline="") as stream:
+                for frame in valid:
+                    frame.to_csv(stream, header=False, index=False)
         else:
             from fastparquet import write
 
-            write(target, nullable_types(scored.scored), object_encoding="infer")
+            frames = list(same_types(iter(valid)))
+            write(target, frames[0], object_encoding="infer")
+            for frame in frames[1:]:
+                write(target, frame, object_encoding="infer", append=True)
         written = target
+    rejects = [chunk.rejects for chunk in done if len(chunk.rejects)]
     return PartDone(
-        rows=scored.rows,
-        scored=len(scored.scored),
-        rejects=scored.rejects,
-        columns=tuple(str(name) for name in scored.scored.columns),
+        rows=rows,
+        scored=sum(len(frame) for frame in valid),
+        rejects=pd.concat(rejects, ignore_index=True) if rejects else _no_rejects(),
+        columns=tuple(str(name) for name in valid[0].columns) if valid else (),
         file=written,
     )
+
+
+def _no_rejects() -> pd.DataFrame:
+    return pd.DataFrame(columns=REJECTS_COLUMNS)
 
 
 def _numbered_rejects(parts: list[PartDone]) -> pd.DataFrame:
@@ -202,7 +223,7 @@ def _numbered_rejects(parts: list[PartDone]) -> pd.DataFrame:
             numbered.append(part.rejects.assign(row=part.rejects["row"] + first_row))
         first_row += part.rows
     if not numbered:
-        return pd.DataFrame(columns=REJECTS_COLUMNS)
+        return _no_rejects()
     return pd.concat(numbered, ignore_index=True)
 
 
