@@ -5,7 +5,7 @@
 - a Parquet file, a folder of Parquet files or a glob of them: one partition per row group,
   files in natural order (part.2 before part.10), read with fastparquet as the one-process run
   reads them;
-- a SQL table: ranges of an indexed column (`dask.dataframe.read_sql_table`).
+- a SQL table: chunks of rows in the order of a unique key column, one query each.
 
 Paths must be readable by every worker: on a cluster, a shared volume.
 """
@@ -17,12 +17,18 @@ import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 from dask.utils import natural_sort_key, parse_bytes
+from pydantic import SecretStr
 
+from ..data.collect import database
 from ..model.score import DEFAULT_CHUNK_ROWS, SUFFIXES, ScoreError, csv_errors
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection, Table
 
 DEFAULT_BLOCKSIZE = "32 MiB"
 SCAN_BYTES = 64 * 2**20
@@ -71,7 +77,34 @@ class RowGroup:
         yield frame
 
 
-Part = CsvLines | RowGroup
+@dataclass(frozen=True)
+class TableRange:
+    """Rows of a SQL table in key order: chunks that start at the given keys.
+
+    The last chunk ends before `end`, or runs to the table's end when `end` is None.
+    """
+
+    database_url: SecretStr
+    table: str
+    key: str
+    starts: tuple[Any, ...]
+    end: Any
+
+    def chunks(self) -> Iterator[pd.DataFrame]:
+        """Each chunk's rows, one query each, in key order."""
+        from sqlalchemy import select
+
+        with database(self.database_url) as (connection, _):
+            table = _reflect(connection, self.table, self.key)
+            key = table.c[self.key]
+            for low, high in zip(self.starts, [*self.starts[1:], self.end], strict=True):
+                query = select(table).where(key >= low).order_by(key)
+                if high is not None:
+                    query = query.where(key < high)
+                yield pd.read_sql_query(query, connection)
+
+
+Part = CsvLines | RowGroup | TableRange
 
 
 def partitions(
@@ -154,3 +187,62 @@ def _parquet_parts(files: list[Path], source: str) -> list[Part]:
             raise ScoreError(f"{found}: cannot read it as Parquet ({error})") from None
         parts.extend(RowGroup(str(found), index) for index in range(groups))
     return parts
+
+
+def table_partitions(
+    database_url: SecretStr | None,
+    table: str,
+    key: str,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    chunks_per_partition: int = 4,
+) -> list[Part]:
+    """The partitions of a SQL table: chunks of chunk_rows rows in the order of a unique key.
+
+    They are the chunks the one-process run reads from `SELECT * FROM table ORDER BY key`
+    with the same chunk_rows, so the answers are the same to the last digit.
+
+    Raises:
+        ScoreError: The table or the key column does not exist, or the key is not unique.
+        RawDataError: The database cannot be reached.
+    """
+    from sqlalchemy import distinct, func, select
+
+    with database(database_url) as (connection, _):
+        reflected = _reflect(connection, table, key)
+        column = reflected.c[key]
+        rows, distinct_keys = connection.execute(
+            select(func.count(), func.count(distinct(column))).select_from(reflected)
+        ).one()
+        if rows != distinct_keys:
+            raise ScoreError(f"{table}.{key}: the key must be unique and never empty")
+        numbered = select(column.label("key"), func.row_number().over(order_by=column).label("n"))
+        ranked = numbered.subquery()
+        starts = list(
+            connection.execute(
+                select(ranked.c.key).where((ranked.c.n - 1) % chunk_rows == 0).order_by(ranked.c.n)
+            ).scalars()
+        )
+    if database_url is None or not starts:
+        raise ScoreError(f"{table}: the table has no rows")
+    groups = [
+        starts[i : i + chunks_per_partition] for i in range(0, len(starts), chunks_per_partition)
+    ]
+    ends = [group[0] for group in groups[1:]] + [None]
+    return [
+        TableRange(database_url, table, key, tuple(group), end)
+        for group, end in zip(groups, ends, strict=True)
+    ]
+
+
+def _reflect(connection: Connection, table: str, key: str) -> Table:
+    from sqlalchemy import MetaData
+    from sqlalchemy import Table as SqlTable
+    from sqlalchemy.exc import NoSuchTableError
+
+    try:
+        reflected = SqlTable(table, MetaData(), autoload_with=connection)
+    except NoSuchTableError:
+        raise ScoreError(f"{table}: no such table in the database") from None
+    if key not in reflected.c:
+        raise ScoreError(f"{table}: no column {key!r} to order and split the rows by")
+    return reflected
