@@ -121,8 +121,11 @@ def uv() -> list[str]:
     return [found] if found else [sys.executable, "-m", "uv"]
 
 
-def render(destination: Path, template: Path) -> Path:
-    """The default project from a checkout, uncommitted changes included, tasks skipped."""
+def render(destination: Path, template: Path, data: dict[str, str] | None = None) -> Path:
+    """The default project from a checkout, uncommitted changes included, tasks skipped.
+
+    data: answers other than the defaults, such as {"scale_out": "dask"}.
+    """
     import copier
 
     # Copier prints the project's welcome message on stdout, which holds only the report here.
@@ -131,6 +134,7 @@ def render(destination: Path, template: Path) -> Path:
         copier.run_copy(
             str(template),
             destination,
+            data=data or {},
             defaults=True,
             unsafe=True,
             vcs_ref="HEAD",

@@ -183,3 +183,25 @@ def test_default_project_is_green_in_every_stage_and_serves_predictions(
         ["git", "status", "--porcelain"], cwd=project, capture_output=True, text=True
     ).stdout
     assert not served, f"serving left files git does not ignore: {served}"
+
+
+def test_scale_out_project_scores_on_a_local_dask_cluster(render: Render, tmp_path: Path) -> None:
+    """With scale_out=dask, `score --engine dask` writes what the one-process score writes.
+
+    The project's own scale-out suite (a two-worker LocalCluster on loopback: parity, a worker
+    killed mid-run, an unreachable scheduler) and its Dask manifest checks run too.
+    """
+    project = render(tasks=True, scale_out="dask")
+    assert (project / "uv.lock").exists(), "the post-copy task did not lock dependencies"
+    cli = [*uv(), "run", "--locked", "customer-churn"]
+    run([*cli, "pipeline"], project)
+    source = project / "data" / "raw" / "demo.csv"
+    run([*cli, "score", str(source), "-o", str(tmp_path / "local.csv")], project)
+    scored = run(
+        [*cli, "score", str(source), "-o", str(tmp_path / "dask.csv"), "--engine", "dask"],
+        project,
+    )
+    assert "Dask LocalCluster" in scored.stdout + scored.stderr
+    assert (tmp_path / "dask.csv").read_bytes() == (tmp_path / "local.csv").read_bytes()
+    suites = ["tests/scale", "tests/deploy/test_dask_manifests.py"]
+    run([*uv(), "run", "--locked", "pytest", "-q", *suites], project)

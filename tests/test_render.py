@@ -143,6 +143,23 @@ EXPECTED_FILES = {
     "tests/unit/test_train.py",
     "tests/unit/test_validate.py",
 }
+# Rendered only with scale_out=dask: the Dask code paths and their tests.
+SCALE_OUT_FILES = {
+    "deploy/dask/batch-volume.yaml",
+    "deploy/dask/daskcluster.yaml",
+    "deploy/dask/score-cronjob.yaml",
+    "deploy/schemas/cronjob-batch-v1.json",
+    "deploy/schemas/daskcluster-kubernetes.dask.org-v1.json",
+    "tests/deploy/test_dask_manifests.py",
+    "src/{pkg}/scale/__init__.py",
+    "src/{pkg}/scale/cluster.py",
+    "src/{pkg}/scale/parts.py",
+    "src/{pkg}/scale/score.py",
+    "src/{pkg}/scale/shipped.py",
+    "tests/scale/__init__.py",
+    "tests/scale/conftest.py",
+    "tests/scale/test_score.py",
+}
 # A GitHub expression `${{ x }}` is fine; a bare "}}" (even a dict literal) is not, so that any
 # quick scan for leftover template markers in a generated project finds nothing.
 JINJA_LEFTOVER = re.compile(r"(?<!\$)\{\{|\{%|%\}|\{#|#\}|(?<! )\}\}")
@@ -179,6 +196,9 @@ MATRIX = [
         id="regression-r2",
     ),
     pytest.param(
+        {"task_type": "multiclass_classification", "scale_out": "dask"}, id="scale-out-dask"
+    ),
+    pytest.param(
         {
             "project_name": "Churn</title><script>alert(1)</script>",
             "package_name": "churn",
@@ -203,7 +223,8 @@ def test_render_matrix(render: Render, answers: dict) -> None:
     """Each combination renders exactly the expected files, all of which parse."""
     project = render(**answers)
     package = answers.get("package_name", "customer_churn")
-    assert project_files(project) == {name.format(pkg=package) for name in EXPECTED_FILES}
+    expected = EXPECTED_FILES | (SCALE_OUT_FILES if answers.get("scale_out") == "dask" else set())
+    assert project_files(project) == {name.format(pkg=package) for name in expected}
     for name in project_files(project):
         path = project / name
         text = path.read_text(encoding="utf-8")
@@ -218,7 +239,7 @@ def test_render_matrix(render: Render, answers: dict) -> None:
             compile(text, str(path), "exec")
 
 
-@pytest.mark.parametrize("answers", MATRIX[:4] + MATRIX[-3:])
+@pytest.mark.parametrize("answers", MATRIX[:4] + MATRIX[-4:])
 def test_rendered_code_passes_ruff(render: Render, answers: dict) -> None:
     """The rendered code is already lint-clean and formatted, whatever the identifiers' lengths."""
     project = render(**answers)

@@ -16,7 +16,8 @@ no partial output and an earlier output stays as it was.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -130,11 +131,17 @@ def file_chunks(path: Path, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> Iterator[Ch
 
 
 def _csv_chunks(path: Path, stream: IO[bytes], size: int, chunk_rows: int) -> Iterator[Chunk]:
+    with csv_errors(path), pd.read_csv(stream, chunksize=chunk_rows) as reader:
+        for frame in reader:
+            # The parser reads ahead, so the position is a close estimate of the progress.
+            yield Chunk(frame, min(stream.tell(), size), size)
+
+
+@contextmanager
+def csv_errors(path: Path | str) -> Iterator[None]:
+    """Turn pandas' errors reading a CSV file into one ScoreError line that says what to do."""
     try:
-        with pd.read_csv(stream, chunksize=chunk_rows) as reader:
-            for frame in reader:
-                # The parser reads ahead, so the position is a close estimate of the progress.
-                yield Chunk(frame, min(stream.tell(), size), size)
+        yield
     except UnicodeDecodeError as error:
         raise ScoreError(f"{path}: not UTF-8 text ({error.reason}); save it as UTF-8") from None
     except pd.errors.EmptyDataError:
@@ -205,7 +212,7 @@ def score(
     """
     if output.suffix not in SUFFIXES:
         raise ScoreError(f"{output}: the output must end in .csv or .parquet")
-    schema = _strict_schema(contract)
+    schema = strict_schema(contract)
     rejects_file = rejects_path(output)
     state = _Run()
     try:
@@ -216,9 +223,9 @@ def score(
                     chunks, model, contract, schema, source, strict, rejects, state, progress
                 )
                 if output.suffix == ".parquet":
-                    _write_parquet(staged_output, scored)
+                    write_parquet(staged_output, scored)
                 else:
-                    _write_csv(staged_output, scored)
+                    write_csv(staged_output, scored)
             if state.rows == 0:
                 raise ScoreError(f"{source}: no rows to score")
             if state.rejected == state.rows:
@@ -250,7 +257,7 @@ class _Run:
     first_rejects: list[str] = field(default_factory=list)
 
 
-def _strict_schema(contract: Contract) -> pa.DataFrameSchema:
+def strict_schema(contract: Contract) -> pa.DataFrameSchema:
     """The data schema with every input the feature schema requires held to it."""
     schema = build_schema(contract, labelled=False)
     nullable = {column.name: {"nullable": column.nullable} for column in load().inputs}
@@ -269,52 +276,114 @@ def _scored_chunks(
     progress: Callable[[Chunk, int], None],
 ) -> Iterator[pd.DataFrame]:
     for chunk in chunks:
-        frame = chunk.frame
-        first_row = state.rows + 1
         if state.chunks == 0:
-            _check_columns(frame, source)
-        frame.index = pd.RangeIndex(first_row, first_row + len(frame))
-        state.rows += len(frame)
+            check_columns(chunk.frame, source)
+        part = score_part(chunk.frame, state.rows + 1, model, contract, schema)
+        state.rows += part.rows
         state.chunks += 1
-        problems = row_problems(schema, frame)
-        if problems:
-            bad_rows = [row for row in frame.index if row in problems]
-            lines = [
-                f"row {row}: {column!r} {rule}"
-                for row in bad_rows
-                for column, rule in problems[row].items()
-            ]
+        if part.rejected:
             if strict:
-                more = len(lines) - ROWS_SHOWN
-                tail = [f"... and {more} more in rows {first_row}-{state.rows}"] if more > 0 else []
-                raise ScoreError("\n".join([f"{source}: bad rows", *lines[:ROWS_SHOWN], *tail]))
-            _write_rejects(rejects, bad_rows, problems)
-            state.rejected += len(bad_rows)
-            state.first_rejects.extend(lines[: ROWS_SHOWN - len(state.first_rejects)])
-            frame = frame.drop(index=bad_rows)
+                raise ScoreError(strict_failure(part, source))
+            part.rejects.to_csv(rejects, header=False, index=False)
+            state.rejected += part.rejected
+            state.first_rejects.extend(part.first_rejects[: ROWS_SHOWN - len(state.first_rejects)])
         progress(chunk, state.rows)
-        if frame.empty:
-            continue
-        yield score_frame(frame, model, contract).reset_index(drop=True)
+        if not part.scored.empty:
+            yield part.scored
 
 
-def _check_columns(frame: pd.DataFrame, source: str) -> None:
+@dataclass(frozen=True)
+class ScoredPart:
+    """One part of the input, checked and scored.
+
+    `scored` holds the valid rows with the model's answers, in input order; `rejects` one line
+    per rejected row and column (`row`, `column`, `problem`), rows numbered from the part's
+    first row; `first_rejects` the first few of those lines as sentences.
+    """
+
+    scored: pd.DataFrame
+    rejects: pd.DataFrame
+    rows: int
+    first_row: int
+
+    @property
+    def rejected(self) -> int:
+        """How many rows of the part break the schema."""
+        return int(self.rejects["row"].nunique())
+
+    @property
+    def first_rejects(self) -> tuple[str, ...]:
+        """The first problems, one sentence each: row, column and the rule it breaks."""
+        shown = self.rejects.head(ROWS_SHOWN)
+        return tuple(
+            f"row {row}: {column!r} {problem}"
+            for row, column, problem in zip(
+                shown["row"], shown["column"], shown["problem"], strict=True
+            )
+        )
+
+
+def score_part(
+    frame: pd.DataFrame,
+    first_row: int,
+    model: Model,
+    contract: Contract,
+    schema: pa.DataFrameSchema,
+) -> ScoredPart:
+    """Check one part of the input against schema and score its valid rows.
+
+    The same function serves the one-process run (a part is a chunk) and a distributed one (a
+    part is a partition), so that both give the same answers and name the same rejects.
+
+    Args:
+        frame: The rows, as read.
+        first_row: The number of the part's first row in the whole input, counting from 1.
+        model: The model to score with.
+        contract: The planning contract; it says how predictions are named.
+        schema: The schema rows are held to (see strict_schema).
+    """
+    frame = frame.set_axis(pd.RangeIndex(first_row, first_row + len(frame)), axis="index")
+    problems = row_problems(schema, frame)
+    bad_rows = [row for row in frame.index if row in problems]
+    rejects = pd.DataFrame(
+        [(row, column, rule) for row in bad_rows for column, rule in problems[row].items()],
+        columns=["row", "column", "problem"],
+    )
+    valid = frame.drop(index=bad_rows) if bad_rows else frame
+    scored = (
+        score_frame(valid, model, contract).reset_index(drop=True) if len(valid) else valid.iloc[:0]
+    )
+    return ScoredPart(scored=scored, rejects=rejects, rows=len(frame), first_row=first_row)
+
+
+def strict_failure(part: ScoredPart, source: str) -> str:
+    """The message that stops a strict run at a part holding bad rows."""
+    lines = part.first_rejects
+    more = len(part.rejects) - len(lines)
+    last_row = part.first_row + part.rows - 1
+    tail = [f"... and {more} more in rows {part.first_row}-{last_row}"] if more > 0 else []
+    return "\n".join([f"{source}: bad rows", *lines, *tail])
+
+
+def check_columns(frame: pd.DataFrame, source: str) -> None:
+    """Refuse input that lacks a feature column the model needs."""
     missing = [name for name in input_names() if name not in frame.columns]
     if missing:
         raise ScoreError(f"{source}: {missing_columns(missing, source)}")
 
 
-def _write_rejects(
-    rejects: IO[str], rows: Sequence[Hashable], problems: dict[Hashable, dict[str, str]]
-) -> None:
-    lines = pd.DataFrame(
-        [(row, column, rule) for row in rows for column, rule in problems[row].items()],
-        columns=["row", "column", "problem"],
+def nullable_types(frame: pd.DataFrame) -> pd.DataFrame:
+    """Frame with whole numbers and booleans as nullable types, so a gap elsewhere fits them."""
+    return frame.astype(
+        {
+            name: "Int64" if pd.api.types.is_integer_dtype(dtype) else "boolean"
+            for name, dtype in frame.dtypes.items()
+            if pd.api.types.is_integer_dtype(dtype) or pd.api.types.is_bool_dtype(dtype)
+        }
     )
-    lines.to_csv(rejects, header=False, index=False)
 
 
-def _same_types(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+def same_types(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
     """Frames with the column types of the first, so that every row group has one schema.
 
     Whole numbers and booleans become nullable types, so that a gap in a later chunk fits.
@@ -322,13 +391,7 @@ def _same_types(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
     dtypes: dict[Hashable, Any] | None = None
     rows = 0
     for frame in frames:
-        nullable = frame.astype(
-            {
-                name: "Int64" if pd.api.types.is_integer_dtype(dtype) else "boolean"
-                for name, dtype in frame.dtypes.items()
-                if pd.api.types.is_integer_dtype(dtype) or pd.api.types.is_bool_dtype(dtype)
-            }
-        )
+        nullable = nullable_types(frame)
         if dtypes is None:
             dtypes = nullable.dtypes.to_dict()
         changed = [name for name in nullable.columns if not _castable(nullable[name], dtypes[name])]
@@ -349,7 +412,8 @@ def _castable(series: pd.Series, dtype: Any) -> bool:
     return True
 
 
-def _write_csv(path: Path, frames: Iterator[pd.DataFrame]) -> None:
+def write_csv(path: Path, frames: Iterator[pd.DataFrame]) -> None:
+    """Write frames one after the other as one CSV file, with the first one's header."""
     with path.open("w", encoding="utf-8", newline="") as stream:
         header = True
         for frame in frames:
@@ -357,10 +421,11 @@ def _write_csv(path: Path, frames: Iterator[pd.DataFrame]) -> None:
             header = False
 
 
-def _write_parquet(path: Path, frames: Iterator[pd.DataFrame]) -> None:
+def write_parquet(path: Path, frames: Iterator[pd.DataFrame]) -> None:
+    """Write frames as one Parquet file, a row group each, with the first one's column types."""
     from fastparquet import writer
 
-    frames = _same_types(frames)
+    frames = same_types(frames)
     first = next(frames, None)
     if first is None:
         return

@@ -1,0 +1,1 @@
+"""Scale-out: score, validate and monitor on a Dask cluster with the one-process answers."""
