@@ -193,8 +193,9 @@ def test_scale_out_project_scores_on_a_local_dask_cluster(render: Render, tmp_pa
     """
     project = render(tasks=True, scale_out="dask")
     assert (project / "uv.lock").exists(), "the post-copy task did not lock dependencies"
+    # Dask brings pyarrow, which changes how pandas keeps text: the project's own checks hold.
+    run([*uv(), "run", "--locked", "nox"], project)
     cli = [*uv(), "run", "--locked", "customer-churn"]
-    run([*cli, "pipeline"], project)
     source = project / "data" / "raw" / "demo.csv"
     run([*cli, "score", str(source), "-o", str(tmp_path / "local.csv")], project)
     scored = run(
@@ -203,5 +204,4 @@ def test_scale_out_project_scores_on_a_local_dask_cluster(render: Render, tmp_pa
     )
     assert "Dask LocalCluster" in scored.stdout + scored.stderr
     assert (tmp_path / "dask.csv").read_bytes() == (tmp_path / "local.csv").read_bytes()
-    suites = ["tests/scale", "tests/deploy/test_dask_manifests.py"]
-    run([*uv(), "run", "--locked", "pytest", "-q", *suites], project)
+    run([*uv(), "run", "--locked", "nox", "-s", "scale", "deploy"], project)
