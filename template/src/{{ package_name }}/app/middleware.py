@@ -29,6 +29,8 @@ WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
 OTHER = "other"
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 STATUSES = frozenset({200, 201, 400, 404, 405, 408, 413, 415, 422, 500, 503})
+# Where BodyLimit leaves the JSON document it parsed, for the single-record path (fast.py).
+PARSED_BODY = "parsed_json_body"
 
 
 async def send_json(send: Send, status: int, body: dict[str, Any], *, close: bool = False) -> None:
@@ -164,7 +166,7 @@ class BodyLimit:
             return
         body = b"".join(chunks)
         if _is_json(scope):
-            refusal = self._refusal(scope["path"], body)
+            refusal = self._refusal(scope, body)
             if refusal is not None:
                 await send_json(send, *refusal)
                 return
@@ -179,8 +181,11 @@ class BodyLimit:
 
         await self.app(scope, replay, send)
 
-    def _refusal(self, path: str, body: bytes) -> tuple[int, dict[str, Any]] | None:
-        """Why a JSON body is refused before validation, or None to let the app judge it."""
+    def _refusal(self, scope: Scope, body: bytes) -> tuple[int, dict[str, Any]] | None:
+        """Why a JSON body is refused before validation, or None to let the app judge it.
+
+        A body that passes is left parsed in the scope (PARSED_BODY), so that it is read once.
+        """
         rules = self.rules
         try:
             # The plain parser first: it is fastest, and the batch's length needs nothing more.
@@ -190,7 +195,7 @@ class BodyLimit:
         except ValueError:
             # Not JSON: the app answers that itself, in its own words.
             return None
-        limit = rules.max_records.get(path)
+        limit = rules.max_records.get(scope["path"])
         if limit is not None and isinstance(document, dict):
             records = document.get("records")
             if isinstance(records, list) and len(records) > limit:
@@ -202,6 +207,7 @@ class BodyLimit:
         except TooManyKeysError as error:
             item = {"loc": ["body"], "msg": str(error), "type": "too_many_fields"}
             return 422, {"detail": [item]}
+        scope[PARSED_BODY] = document
         return None
 
 

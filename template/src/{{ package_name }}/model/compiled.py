@@ -64,11 +64,13 @@ class Decider:
     """Decides one record given as its input values in schema order (None where missing).
 
     Attributes:
+        model: The model it decides for.
         decide: Values to (decision, score), as `evaluate.decide` gives them for one record.
         compiled: Whether `decide` is the compiled path (else the full model on a one-row frame).
         reason: Why the full model serves, when it does.
     """
 
+    model: Model
     decide: Callable[[Values], Decision]
     compiled: bool
     reason: str = ""
@@ -108,8 +110,8 @@ def compile_decider(model: Model, sample: pd.DataFrame | None = None) -> Decider
         _check(compiled, model, _sample() if sample is None else sample)
     except NotCompilableError as error:
         logger.warning("single records are scored by the full model: %s", error)
-        return Decider(full, compiled=False, reason=str(error))
-    return Decider(compiled, compiled=True)
+        return Decider(model, full, compiled=False, reason=str(error))
+    return Decider(model, compiled, compiled=True)
 
 
 def _sample() -> pd.DataFrame:
