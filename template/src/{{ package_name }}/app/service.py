@@ -25,7 +25,7 @@ from ..config import Contract, Settings
 from ..data.columns import load, python_names
 from ..data.transform import input_names, records_frame
 from ..errors import ProjectError
-from ..model.compiled import Decider, compile_decider, features
+from ..model.compiled import Decider, category_flags, compile_decider, features
 from ..model.evaluate import Model, decide
 from ..model.registry import load_champion
 from .feedback import FeedbackStore, MissingStoreError, PredictionLog, store_url
@@ -75,6 +75,7 @@ class Service:
         """Read once what every request needs: field names and how the contract decides."""
         identifiers = python_names([column.name for column in load().inputs])
         self.fields = [identifiers[name] for name in self.names]
+        self.flags = category_flags()
         self.regression = self.contract.task.type == "regression"
         self.refuse_unlogged = self.contract.serving.on_store_failure == "refuse"
 
@@ -186,7 +187,7 @@ class Service:
             "model_version": int(version),
             "prediction": decision.item() if isinstance(decision, np.generic) else decision,
             "score": score if math.isfinite(score) else None,
-            "features": dict(zip(self.names, features(values), strict=True)),
+            "features": dict(zip(self.names, features(values, self.flags), strict=True)),
         }
 
     def _count(self, answers: list[Prediction], values: Any) -> None:

@@ -76,18 +76,20 @@ class Decider:
     reason: str = ""
 
 
-def features(values: Values) -> list[Any]:
+def features(values: Values, flags: Sequence[bool]) -> list[Any]:
     """A record's values as the model's features see them: floats (NaN missing) and category text.
 
-    The same values as one row of `transform.records_frame`, without building a frame.
+    The same values as one row of `transform.records_frame`, without building a frame; `flags`
+    (from `category_flags`) says which inputs are categories.
     """
     return [
         None if value is None else value_text(value) if is_category else float(value)
-        for value, is_category in zip(values, _category_flags(), strict=True)
+        for value, is_category in zip(values, flags, strict=True)
     ]
 
 
-def _category_flags() -> list[bool]:
+def category_flags() -> list[bool]:
+    """For each input in schema order, whether it is a category (read once, not per record)."""
     names = categories()
     return [name in names for name in input_names()]
 
@@ -206,10 +208,7 @@ def _candidate(model: Any, pipeline: Pipeline) -> Callable[[Values], Decision]:
 
             return most_likely
 
-        def positive(row: np.ndarray) -> float:
-            return float(probabilities(row)[0, 1])
-
-        scores = positive
+        scores = _positive(estimator, probabilities)
     else:
         raise NotCompilableError(f"no compiled form of the estimator {type(estimator).__name__}")
 
@@ -228,6 +227,7 @@ def _column_transformer(transformer: Any) -> Callable[[Values], Vector]:
             f"no compiled form of the transformer {type(transformer).__name__}"
         )
     positions = {name: index for index, name in enumerate(input_names())}
+    flags = category_flags()
     steps: list[tuple[list[int], Step]] = []
     for name, step, columns in transformer.transformers_:
         if step == "drop" or len(columns) == 0:
@@ -237,7 +237,7 @@ def _column_transformer(transformer: Any) -> Callable[[Values], Vector]:
         steps.append(([positions[column] for column in columns], _step(step)))
 
     def transform(values: Values) -> Vector:
-        prepared = features(values)
+        prepared = features(values, flags)
         vector: Vector = []
         for where, step in steps:
             vector.extend(step([prepared[index] for index in where]))
@@ -359,6 +359,25 @@ def _probabilities(estimator: Any) -> Callable[[np.ndarray], np.ndarray]:
         return np.asarray(loss.predict_proba(np.array([raw(row[0].tolist())])))
 
     return boosted
+
+
+def _positive(
+    estimator: Any, probabilities: Callable[[np.ndarray], np.ndarray]
+) -> Callable[[np.ndarray], float]:
+    """The probability of the positive class (the second column of predict_proba)."""
+    if type(estimator) is LogisticRegression:
+        coef, intercept = estimator.coef_.T, estimator.intercept_
+
+        def logistic(row: np.ndarray) -> float:
+            # predict_proba's second column is this very array, unchanged by the stacking.
+            return float(special.expit((row @ coef + intercept).reshape(-1))[0])
+
+        return logistic
+
+    def second_column(row: np.ndarray) -> float:
+        return float(probabilities(row)[0, 1])
+
+    return second_column
 
 
 def _regressor(estimator: Any) -> Callable[[np.ndarray], float]:
@@ -512,7 +531,7 @@ def _number_of(value: Any) -> float:
 
 
 def _rules_baseline(model: Any) -> Callable[[Values], Decision]:
-    flags = _category_flags()
+    flags = category_flags()
     rules = []
     for rule in model.rules:
         if rule.op not in (">=", "<", "=="):
@@ -535,7 +554,7 @@ def _rules_baseline(model: Any) -> Callable[[Values], Decision]:
         return bool(number >= wanted) if op == ">=" else bool(number < wanted)
 
     def scored(values: Values) -> Decision:
-        prepared = features(values)
+        prepared = features(values, flags)
         fired = 0.0
         for position, op, wanted, weight, is_category in rules:
             fired += weight * fires(op, prepared[position], wanted, is_category)
@@ -550,10 +569,10 @@ def _signals_baseline(model: Any) -> Callable[[Values], Decision]:
     if any(not scale > 0 for *_, scale in signals):
         raise NotCompilableError("a baseline signal without a positive scale")
     steepness, cutoff, threshold = model.steepness, model.z_cutoff, model.threshold
-    flags = _category_flags()
+    flags = category_flags()
 
     def scored(values: Values) -> Decision:
-        prepared = features(values)
+        prepared = features(values, flags)
         if signals:
             largest = -math.inf
             for position, direction, log, center, scale in signals:
@@ -576,7 +595,7 @@ def _signals_baseline(model: Any) -> Callable[[Values], Decision]:
 def _points(
     model: Any, per_unit: dict[str, float], per_category: dict[str, dict[Any, float]], start: float
 ) -> Callable[[list[Any]], float]:
-    flags = _category_flags()
+    flags = category_flags()
     units = [
         (_position(column), float(amount), float(model.typical.get(column, 0.0)))
         for column, amount in per_unit.items()
@@ -598,23 +617,25 @@ def _points(
 
 
 def _points_baseline(model: Any) -> Callable[[Values], Decision]:
+    flags = category_flags()
     total = _points(model, model.points_per_unit, model.points_per_category, 0.0)
     cuts = [float(point) for point in model.cut_points]
     classes = list(model.classes)
 
     def scored(values: Values) -> Decision:
-        points = total(features(values))
+        points = total(features(values, flags))
         return classes[bisect.bisect_right(cuts, points)], points
 
     return scored
 
 
 def _value_baseline(model: Any) -> Callable[[Values], Decision]:
+    flags = category_flags()
     total = _points(model, model.amount_per_unit, model.amount_per_category, float(model.base))
     offset, lowest = model.quantile_offset, model.lowest
 
     def scored(values: Values) -> Decision:
-        value = total(features(values)) + offset
+        value = total(features(values, flags)) + offset
         if lowest is not None:
             value = max(value, lowest)
         return value, value
