@@ -111,9 +111,13 @@ def compile_decider(model: Model, sample: pd.DataFrame | None = None) -> Decider
         compiled = compile_model(model)
         _check(compiled, model, _sample() if sample is None else sample)
     except NotCompilableError as error:
-        logger.warning("single records are scored by the full model: %s", error)
-        return Decider(model, full, compiled=False, reason=str(error))
-    return Decider(model, compiled, compiled=True)
+        reason = str(error)
+    except Exception as error:  # whatever breaks here, the full model still serves
+        reason = f"the compiled path failed its check ({type(error).__name__}: {error})"
+    else:
+        return Decider(model, compiled, compiled=True)
+    logger.warning("single records are scored by the full model: %s", reason)
+    return Decider(model, full, compiled=False, reason=reason)
 
 
 def _sample() -> pd.DataFrame:
