@@ -473,10 +473,9 @@ def main(argv: list[str] | None = None) -> int:
     abuse: dict[str, dict[str, float]] = {}
     try:
         print(f"rendering, syncing and running the pipelines in {scratch}", file=sys.stderr)
-        projects = {
-            "logistic": prepare(scratch, "logistic", env, boosting_only=False),
-            "boosting": prepare(scratch, "boosting", env, boosting_only=True),
-        }
+        projects = {"logistic": prepare(scratch, "logistic", env, boosting_only=False)}
+        if not args.abuse_only:
+            projects["boosting"] = prepare(scratch, "boosting", env, boosting_only=True)
         kinds = {name: champion_kind(project) for name, project in projects.items()}
         project = projects["logistic"]
         if not args.skip_abuse:
