@@ -409,7 +409,7 @@ def _boosted_raw(estimator: Any) -> Callable[[Vector], list[float]]:
         raise NotCompilableError("no compiled form of gradient boosting on native categories")
     baseline = [0.0 + value for value in np.asarray(estimator._baseline_prediction).ravel()]
     trees = [
-        [_tree_lists(predictor.nodes) for predictor in iteration]
+        [_tree_nodes(predictor.nodes) for predictor in iteration]
         for iteration in estimator._predictors
     ]
 
@@ -423,30 +423,30 @@ def _boosted_raw(estimator: Any) -> Callable[[Vector], list[float]]:
     return raw
 
 
-def _tree_lists(nodes: np.ndarray) -> tuple[list[Any], ...]:
-    return (
-        nodes["is_leaf"].tolist(),
-        nodes["feature_idx"].tolist(),
-        nodes["num_threshold"].tolist(),
-        nodes["missing_go_to_left"].tolist(),
-        nodes["left"].tolist(),
-        nodes["right"].tolist(),
-        nodes["value"].tolist(),
-    )
+Node = tuple[bool, int, float, bool, int, int, float]
 
 
-def _walk(tree: tuple[list[Any], ...], row: Vector) -> float:
-    is_leaf, feature, threshold, missing_left, left, right, value = tree
-    node = 0
-    while not is_leaf[node]:
-        number = row[feature[node]]
+def _tree_nodes(nodes: np.ndarray) -> list[Node]:
+    """A fitted tree's nodes as tuples: leaf?, feature, threshold, NaN left?, children, value."""
+    columns = ("is_leaf", "feature_idx", "num_threshold", "missing_go_to_left", "left", "right")
+    fields = [nodes[name].tolist() for name in (*columns, "value")]
+    return [
+        (bool(leaf), int(feature), float(threshold), bool(left_missing), left, right, value)
+        for leaf, feature, threshold, left_missing, left, right, value in zip(*fields, strict=True)
+    ]
+
+
+def _walk(tree: list[Node], row: Vector) -> float:
+    node = tree[0]
+    while not node[0]:
+        number = row[node[1]]
         if number != number:  # NaN: the side the tree learnt for missing values
-            node = left[node] if missing_left[node] else right[node]
-        elif number <= threshold[node]:
-            node = left[node]
+            node = tree[node[4] if node[3] else node[5]]
+        elif number <= node[2]:
+            node = tree[node[4]]
         else:
-            node = right[node]
-    return float(value[node])
+            node = tree[node[5]]
+    return node[6]
 
 
 def _isolation_forest(forest: IsolationForest) -> Callable[[np.ndarray], float]:
