@@ -1,14 +1,17 @@
 """Benchmark the generated prediction service against the ceiling of its stack.
 
-It renders the default project into a scratch folder, syncs its environment and runs the
-pipeline (so the baseline is the champion), then serves, one at a time and each on one uvicorn
-worker on loopback without access log:
+It renders the default project into a scratch folder twice, syncs it and runs the pipeline:
+once as it is (a logistic regression becomes the champion) and once with candidates.py cut
+down to gradient boosting (a boosted-trees champion). Then it serves, one at a time and each
+on one uvicorn worker on loopback without access log, in alternating rounds:
 
 - the ceiling: a bare Starlette app whose POST /predict reads the body and answers a constant
   JSON body of the same shape as a prediction;
 - FastAPI validating the project's request schema and answering a constant (where the time
   between the two goes: framework and validation, or features and model);
-- the project's service (`<package>.app.api:create_app`), the way `serve` runs it.
+- the project's service (`<package>.app.api:create_app`), the way `serve` runs it, for each
+  champion: single records (the compiled fast path), single records with the prediction log
+  switched off (a bench-only shim: what logging costs), and 1,000-record batches.
 
 A closed-loop client in its own process keeps a few keep-alive connections busy (send, wait
 for the answer, send again) and records every latency. Single-record /predict throughput and
@@ -22,7 +25,8 @@ limit (the batch is refused from its length), 1,000 records with every field of 
 unknown fields. Each is sent again and again for 8 s: the median seconds to the answer, the
 server's peak RSS, and the p99 of /health/live polled every 50 ms meanwhile.
 
-    .venv/bin/python bench/serving.py            # about 4 minutes on an idle 2-core machine
+    .venv/bin/python bench/serving.py            # about 8 minutes on an idle 2-core machine
+    .venv/bin/python bench/serving.py --seconds 5 --skip-abuse
     .venv/bin/python bench/serving.py --abuse-only
     .venv/bin/python bench/serving.py --help
 """
@@ -52,6 +56,7 @@ from data import in_project
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = "customer_churn"
 TARGET_RATIO = 0.7
+BOOSTING_TARGET = 0.5
 BATCH_ROWS = 1000
 # The service's body limit at the default max_batch_size (app/api.py body_limit).
 BODY_LIMIT = 1000 * 2048 + 64 * 1024
@@ -106,6 +111,18 @@ async def predict(request: Record | Batch[Record]) -> dict[str, object]:
 async def ready() -> dict[str, str]:
     return {{"status": "ok"}}
 """
+
+# The service with the prediction log switched off: what logging costs a single record.
+UNLOGGED_APP = """
+from {package}.app import feedback
+from {package}.app.api import create_app
+
+feedback.PredictionLog.add = lambda self, *args: None
+feedback.PredictionLog.add_rows = lambda self, rows: None
+"""
+
+# candidates.py of the second project: gradient boosting is the only classifier.
+BOOSTING_ONLY = "CLASSIFIERS = (CLASSIFIERS[1],)\n"
 
 WRITE_RECORDS = """
 import json, sys
@@ -192,6 +209,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--abuse-only", action="store_true", help="only the worst bodies under the size limit"
+    )
+    parser.add_argument(
+        "--skip-abuse", action="store_true", help="leave out the worst bodies under the limit"
     )
     add_bytecode_option(parser)
     return parser.parse_args(argv)
@@ -417,94 +437,128 @@ def abuse_table(project: Path, env: dict[str, str]) -> dict[str, dict[str, float
     return results
 
 
+def prepare(scratch: Path, name: str, env: dict[str, str], boosting_only: bool) -> Path:
+    """A rendered, synced project whose pipeline has run; its champion's kind is checked."""
+    project = render(scratch / name)
+    if boosting_only:
+        candidates = project / "src" / PACKAGE / "model" / "candidates.py"
+        candidates.write_text(candidates.read_text("utf-8") + BOOSTING_ONLY, "utf-8")
+    subprocess.run([*uv(), "sync", "--quiet"], cwd=project, env=env, check=True)
+    subprocess.run(
+        [*uv(), "run", "--quiet", "python", "-m", PACKAGE, "pipeline"],
+        cwd=project,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    (project / "bare_app.py").write_text(BARE_APP, encoding="utf-8")
+    (project / "schema_app.py").write_text(SCHEMA_ONLY_APP.format(package=PACKAGE), "utf-8")
+    (project / "unlogged_app.py").write_text(UNLOGGED_APP.format(package=PACKAGE), "utf-8")
+    return project
+
+
+def champion_kind(project: Path) -> str:
+    """The kind of model the evaluation report names (`model_kind`)."""
+    report = json.loads((project / "reports" / "evaluation.json").read_text("utf-8"))
+    return str(report["model_kind"])
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Measure the ceiling, single records and batches, and print the table."""
+    """Measure the ceiling, single records and batches for both champions; print the table."""
     args = parse_args(argv)
     scratch = Path(tempfile.mkdtemp(prefix="bench-serving-"))
     env = measuring_environment(scratch, args.bytecode_cache)
-    runs: dict[str, list[dict[str, float]]] = {"bare": [], "schema": [], "single": [], "batch": []}
+    runs: dict[str, list[dict[str, float]]] = {}
+    kinds: dict[str, str] = {}
+    abuse: dict[str, dict[str, float]] = {}
     try:
-        print(f"rendering, syncing and running the pipeline in {scratch}", file=sys.stderr)
-        project = render(scratch / "project")
-        subprocess.run([*uv(), "sync", "--quiet"], cwd=project, env=env, check=True)
-        subprocess.run(
-            [*uv(), "run", "--quiet", "python", "-m", PACKAGE, "pipeline"],
-            cwd=project,
-            env=env,
-            check=True,
-            capture_output=True,
-        )
-        if args.abuse_only:
+        print(f"rendering, syncing and running the pipelines in {scratch}", file=sys.stderr)
+        projects = {"logistic": prepare(scratch, "logistic", env, boosting_only=False)}
+        if not args.abuse_only:
+            projects["boosting"] = prepare(scratch, "boosting", env, boosting_only=True)
+        kinds = {name: champion_kind(project) for name, project in projects.items()}
+        project = projects["logistic"]
+        if not args.skip_abuse:
             abuse = abuse_table(project, env)
+        if args.abuse_only:
             args.output.parent.mkdir(parents=True, exist_ok=True)
             args.output.write_text(json.dumps({"abuse": abuse}, indent=2) + "\n", "utf-8")
             return 0
-        (project / "bare_app.py").write_text(BARE_APP, encoding="utf-8")
-        schema_app = SCHEMA_ONLY_APP.format(package=PACKAGE)
-        (project / "schema_app.py").write_text(schema_app, encoding="utf-8")
         write_records = WRITE_RECORDS.format(package=PACKAGE)
         rows = json.loads(in_project(project, env, write_records, str(BATCH_ROWS)))
         single, batch = scratch / "single.json", scratch / "batch.json"
         single.write_text(json.dumps(rows[0]), encoding="utf-8")
         batch.write_text(json.dumps({"records": rows}), encoding="utf-8")
         service = [f"{PACKAGE}.app.api:create_app", "--factory"]
-        abuse = abuse_table(project, env)
+        unlogged = ["unlogged_app:create_app", "--factory"]
+        plan: list[tuple[str, Path, list[str], Path]] = [
+            ("bare", project, ["bare_app:app"], single),
+            ("schema", project, ["schema_app:app"], single),
+        ]
+        for name, served in projects.items():
+            plan += [
+                (f"{name} single", served, service, single),
+                (f"{name} single, no log", served, unlogged, single),
+                (f"{name} batch", served, service, batch),
+            ]
         for index in range(args.repeat):
-            print(f"run {index + 1}/{args.repeat}", file=sys.stderr)
-            runs["bare"].append(
-                serve_and_measure(project, env, ["bare_app:app"], "/health/ready", single, args)
-            )
-            runs["schema"].append(
-                serve_and_measure(project, env, ["schema_app:app"], "/health/ready", single, args)
-            )
-            runs["single"].append(
-                serve_and_measure(project, env, service, "/health/ready", single, args)
-            )
-            runs["batch"].append(
-                serve_and_measure(project, env, service, "/health/ready", batch, args)
-            )
+            print(f"round {index + 1}/{args.repeat}", file=sys.stderr)
+            for key, served, app, body in plan:
+                result = serve_and_measure(served, env, app, "/health/ready", body, args)
+                runs.setdefault(key, []).append(result)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+    print_table(runs, kinds, args)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    record = {"runs": runs, "champions": kinds, "abuse": abuse, "load_average": load_average()}
+    args.output.write_text(json.dumps(record, indent=2) + "\n", "utf-8")
+    return 0
+
+
+def print_table(
+    runs: dict[str, list[dict[str, float]]], kinds: dict[str, str], args: argparse.Namespace
+) -> None:
+    """The medians of every endpoint, with their ratio to the bare Starlette ceiling."""
 
     def median(key: str, field: str) -> float:
         return statistics.median(run[field] for run in runs[key])
 
-    bare, single_rps = median("bare", "per_second"), median("single", "per_second")
-    ratio = single_rps / bare
-    verdict = "pass" if ratio >= TARGET_RATIO else "miss"
+    bare = median("bare", "per_second")
+    print(
+        f"\n## POST /predict on one uvicorn worker, {args.connections} keep-alive connections, "
+        f"{args.seconds} s per run, median of {args.repeat} alternating rounds "
+        f"({os.cpu_count()} cores, load average {load_average()})\n"
+    )
+    print("| endpoint | per second | p50 ms | p99 ms | ratio to the ceiling |")
+    print("| --- | ---: | ---: | ---: | --- |")
+    for key, label in [
+        ("bare", "bare Starlette, constant JSON (ceiling)"),
+        ("schema", "FastAPI + request schema, constant answer"),
+    ]:
+        rate = median(key, "per_second")
+        print(
+            f"| {label} | {rate:,.0f} req | {median(key, 'p50_ms'):.1f} | "
+            f"{median(key, 'p99_ms'):.1f} | {rate / bare:.2f} |"
+        )
+    for name, target in (("logistic", TARGET_RATIO), ("boosting", BOOSTING_TARGET)):
+        kind = kinds.get(name, name)
+        for suffix, label in (("single", "one record"), ("single, no log", "one record, no log")):
+            key = f"{name} {suffix}"
+            rate = median(key, "per_second")
+            verdict = "pass" if rate / bare >= target else "miss"
+            print(
+                f"| {kind}: {label} | {rate:,.0f} req | {median(key, 'p50_ms'):.1f} | "
+                f"{median(key, 'p99_ms'):.1f} | {rate / bare:.2f} (target {target}: {verdict}) |"
+            )
+        key = f"{name} batch"
+        print(
+            f"| {kind}: {BATCH_ROWS:,}-record batches | "
+            f"{median(key, 'per_second') * BATCH_ROWS:,.0f} rows | {median(key, 'p50_ms'):.1f} | "
+            f"{median(key, 'p99_ms'):.1f} | - |"
+        )
     failures = sum(run["failures"] for key in runs for run in runs[key])
-    print(
-        f"## POST /predict on one uvicorn worker, {args.connections} keep-alive connections, "
-        f"{args.seconds} s per run, median of {args.repeat} ({os.cpu_count()} cores, "
-        f"load average {load_average()})\n"
-    )
-    print("| endpoint | per second | p50 ms | p99 ms | target | ratio / verdict |")
-    print("| --- | ---: | ---: | ---: | --- | --- |")
-    print(
-        f"| bare Starlette, constant JSON (ceiling) | {bare:,.0f} req | "
-        f"{median('bare', 'p50_ms'):.1f} | {median('bare', 'p99_ms'):.1f} | - | - |"
-    )
-    schema = median("schema", "per_second")
-    print(
-        f"| FastAPI + request schema, constant answer | {schema:,.0f} req | "
-        f"{median('schema', 'p50_ms'):.1f} | {median('schema', 'p99_ms'):.1f} | - | "
-        f"{schema / bare:.2f} of the ceiling |"
-    )
-    print(
-        f"| service, one record | {single_rps:,.0f} req | {median('single', 'p50_ms'):.1f} | "
-        f"{median('single', 'p99_ms'):.1f} | >= {TARGET_RATIO} of the ceiling | "
-        f"{ratio:.2f}: {verdict} |"
-    )
-    print(
-        f"| service, {BATCH_ROWS:,}-record batches | "
-        f"{median('batch', 'per_second') * BATCH_ROWS:,.0f} rows | "
-        f"{median('batch', 'p50_ms'):.1f} | {median('batch', 'p99_ms'):.1f} | - | - |"
-    )
     if failures:
         print(f"\n{failures} answers were not 200: the numbers above count them.")
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps({**runs, "abuse": abuse}, indent=2) + "\n", "utf-8")
-    return 0
 
 
 if __name__ == "__main__":

@@ -403,6 +403,10 @@ class FeedbackStore:
         return {"predictions": predictions, "feedback": feedback, "labelled": labelled}
 
 
+# A queued item of the prediction log: how many predictions it holds, and how to make their rows.
+Queued = tuple[int, Callable[[], list[dict[str, Any]]]]
+
+
 class PredictionLog:
     """Writes logged predictions in batches from a background task, off the request path.
 
@@ -430,8 +434,8 @@ class PredictionLog:
         """Queue for `store`; call `start` inside the running event loop."""
         self.store = store
         self.interval = interval
-        self.pending: list[tuple[Any, ...]] = []
-        self.held: list[tuple[Any, ...]] = []
+        self.pending: list[Queued] = []
+        self.held: list[Queued] = []
         self.writable = True
         self.on_unlogged = on_unlogged or (lambda _: None)
         self.max_held = max_held
@@ -448,12 +452,24 @@ class PredictionLog:
         scores: Sequence[float],
         ids: Sequence[str],
     ) -> None:
-        """Queue predictions (arguments as for `prediction_rows`), timed now."""
-        self.pending.append((model_version, features, predictions, scores, ids, datetime.now(UTC)))
+        """Queue predictions (arguments as for `prediction_rows`), timed now.
 
-    def _write(self, batch: list[tuple[Any, ...]]) -> None:
-        # Rows are built here, in the writer's thread, to keep the request path short.
-        self.store.write_predictions([row for item in batch for row in prediction_rows(*item)])
+        The rows are built later, in the writer's thread, to keep the request path short.
+        """
+        at = datetime.now(UTC)
+        self.pending.append(
+            (
+                len(ids),
+                lambda: prediction_rows(model_version, features, predictions, scores, ids, at),
+            )
+        )
+
+    def add_rows(self, rows: list[dict[str, Any]]) -> None:
+        """Queue rows already made like `prediction_rows` makes them (one record's, cheaply)."""
+        self.pending.append((len(rows), rows.copy))
+
+    def _write(self, batch: list[Queued]) -> None:
+        self.store.write_predictions([row for _, rows in batch for row in rows()])
 
     async def flush(self) -> None:
         """Write everything queued or held so far; returns when it is in the store or held."""
@@ -480,12 +496,12 @@ class PredictionLog:
                     _count(batch),
                 )
 
-    def _failed(self, error: FeedbackError, batch: list[tuple[Any, ...]]) -> None:
+    def _failed(self, error: FeedbackError, batch: list[Queued]) -> None:
         """Hold what failed (up to `max_held` predictions) and log once per episode."""
         if self.writable:
             logger.error("%s; the prediction log holds what it cannot write", error)
             self.writable = False
-        kept: list[tuple[Any, ...]] = []
+        kept: list[Queued] = []
         room = self.max_held
         for item in reversed(batch):
             if _count([item]) > room:
@@ -521,6 +537,6 @@ class PredictionLog:
             self.held = []
 
 
-def _count(batch: list[tuple[Any, ...]]) -> int:
-    """How many predictions queued items hold (their ids are the fifth element)."""
-    return sum(len(item[4]) for item in batch)
+def _count(batch: list[Queued]) -> int:
+    """How many predictions queued items hold."""
+    return sum(count for count, _ in batch)
