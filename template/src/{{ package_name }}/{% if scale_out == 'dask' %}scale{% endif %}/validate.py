@@ -19,10 +19,10 @@ nothing.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -116,11 +116,7 @@ def validate_on_cluster(
     futures: list[Future[PartChecked]] = []
     try:
         futures, found = _check(client, parts, contract, labelled, text, cuts, source, progress)
-        mixed = tuple(
-            name
-            for name in found[0].kinds
-            if len(frozenset().union(*(part.kinds.get(name, frozenset()) for part in found))) > 1
-        )
+        mixed = mixed_columns(found)
         if mixed:
             # One-process pandas reads such a column as text from the start: do so everywhere.
             client.cancel(futures)
@@ -128,14 +124,34 @@ def validate_on_cluster(
             futures, found = _check(client, parts, contract, labelled, text, cuts, source, progress)
         findings = _merge(client, futures, found, contract, reference, cuts)
     except KilledWorker as error:
-        raise ClusterError(
-            f"{source}: Dask workers died while validating a partition, "
-            f"{error.allowed_failures + 1} times; nothing was logged. A worker out of memory is "
-            "stopped: give smaller partitions (--partition-size) or workers more memory"
-        ) from None
+        raise workers_died(error, source, "validating", "nothing was logged") from None
     finally:
         client.cancel(futures)
     return conclude(findings, contract, stats_log=stats_log, source=source)
+
+
+class _Read(Protocol):
+    @property
+    def kinds(self) -> dict[str, frozenset[str]]: ...
+
+
+def mixed_columns(found: Sequence[_Read]) -> tuple[str, ...]:
+    """Columns pandas read as numbers in some chunks and as text in others."""
+    names = dict.fromkeys(name for part in found for name in part.kinds)
+    return tuple(
+        name
+        for name in names
+        if len(frozenset().union(*(part.kinds.get(name, frozenset()) for part in found))) > 1
+    )
+
+
+def workers_died(error: KilledWorker, source: str, doing: str, kept: str) -> ClusterError:
+    """The one line for a partition whose workers died more often than Dask retries."""
+    return ClusterError(
+        f"{source}: Dask workers died while {doing} a partition, {error.allowed_failures + 1} "
+        f"times; {kept}. A worker out of memory is stopped: give smaller partitions "
+        "(--partition-size) or workers more memory"
+    )
 
 
 def _reference_cuts(reference: pd.DataFrame) -> dict[str, np.ndarray]:
