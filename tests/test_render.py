@@ -165,10 +165,14 @@ SCALE_OUT_FILES = {
     "src/{pkg}/scale/cluster.py",
     "src/{pkg}/scale/parts.py",
     "src/{pkg}/scale/score.py",
+    "src/{pkg}/scale/monitor.py",
     "src/{pkg}/scale/shipped.py",
+    "src/{pkg}/scale/validate.py",
     "tests/scale/__init__.py",
     "tests/scale/conftest.py",
+    "tests/scale/test_monitor.py",
     "tests/scale/test_score.py",
+    "tests/scale/test_validate.py",
 }
 # A GitHub expression `${{ x }}` is fine; a bare "}}" (even a dict literal) is not, so that any
 # quick scan for leftover template markers in a generated project finds nothing.

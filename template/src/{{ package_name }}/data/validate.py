@@ -180,11 +180,16 @@ def schema_problems(schema: pa.DataFrameSchema, frame: pd.DataFrame) -> list[str
     Each line names the column, the rule, how many rows break it and the first few of them
     (index labels of frame), never the values themselves, which may be personal data.
     """
+    return describe_failures(schema_failures(schema, frame))
+
+
+def schema_failures(schema: pa.DataFrameSchema, frame: pd.DataFrame) -> list[Failure]:
+    """Every way frame breaks schema, by column and check (see schema_problems)."""
     try:
         # pandera's own defensive copy is deep; a shallow one keeps frame's columns as they are.
         schema.validate(frame.copy(deep=False), lazy=True, inplace=True)
     except SchemaErrors as errors:
-        return _describe_failures(errors.failure_cases)
+        return failures(errors.failure_cases)
     return []
 
 
@@ -223,29 +228,117 @@ def _row_failures(
     return problems, list(pd.unique(cases.loc[coercion, "index"]))
 
 
-def _describe_failures(cases: pd.DataFrame) -> list[str]:
+@dataclass(frozen=True)
+class Failure:
+    """One column's rows breaking one check: how many, the first few, and a failure case.
+
+    Failures of parts of the data merge into the failures of the whole (see merge_failures).
+    """
+
+    column: str
+    check: str
+    count: int
+    rows: tuple[Any, ...]
+    cases: tuple[str, ...]
+
+
+def failures(cases: pd.DataFrame) -> list[Failure]:
+    """The failures among pandera's failure cases, by column and check, in pandera's order."""
+    found: list[Failure] = []
     checks = cases["check"].astype(str)
-    uncoercible = set(cases.loc[checks.str.startswith("coerce_dtype"), "column"])
-    problems: list[str] = []
-    groups = cases.groupby([cases["column"].fillna(""), checks], sort=False)
-    for key, group in groups:
+    for key, group in cases.groupby([cases["column"].fillna(""), checks], sort=False):
         column, check = (str(part) for part in key)
-        if check == "column_in_dataframe":
-            problems.extend(f"{name!r} column is missing" for name in group["failure_case"])
-            continue
-        if column in uncoercible and not check.startswith("coerce_dtype"):
-            continue  # checks on a column that is not numeric fail for the same rows again
         rows = pd.Index(group["index"].dropna().unique())
         if pd.api.types.is_numeric_dtype(rows):
             rows = rows.sort_values()
-        if rows.size == 0:
-            problems.append(f"{column!r} fails {check}: {group['failure_case'].iloc[0]}")
+        named = tuple(rows[:ROWS_NAMED].tolist())
+        found.append(
+            Failure(column, check, rows.size, named, tuple(map(str, group["failure_case"])))
+        )
+    return found
+
+
+def merge_failures(
+    schema: pa.DataFrameSchema, parts: Sequence[tuple[int, Sequence[Failure]]]
+) -> list[Failure]:
+    """The failures of consecutive parts of the data, as the whole data's, in pandera's order.
+
+    Args:
+        schema: The schema the parts were checked against.
+        parts: Each part's first row (its rows numbered from 0 within the part are offset by it)
+            and its failures.
+    """
+    merged: dict[tuple[str, str], Failure] = {}
+    for first_row, found in parts:
+        for failure in found:
+            rows = tuple(first_row + row for row in failure.rows)
+            earlier = merged.get((failure.column, failure.check))
+            if earlier is None:
+                merged[failure.column, failure.check] = Failure(
+                    failure.column, failure.check, failure.count, rows, failure.cases
+                )
+                continue
+            merged[failure.column, failure.check] = Failure(
+                failure.column,
+                failure.check,
+                earlier.count + failure.count,
+                (*earlier.rows, *rows)[:ROWS_NAMED],
+                earlier.cases,
+            )
+    return sorted(merged.values(), key=_pandera_order(schema))
+
+
+def _pandera_order(schema: pa.DataFrameSchema) -> Any:
+    """Sort key of failures as pandera lists them: missing columns, types, then column by column."""
+    names = list(schema.columns)
+
+    def key(failure: Failure) -> tuple[int, int, int]:
+        if failure.check == "column_in_dataframe":
+            return (0, 0, 0)
+        position = names.index(failure.column) if failure.column in names else len(names)
+        if failure.check.startswith("coerce_dtype"):
+            return (1, position, 0)
+        if failure.check.startswith("dtype("):
+            return (2, position, 0)
+        if failure.check == "not_nullable":
+            return (2, position, 1)
+        errors = (
+            []
+            if position == len(names)
+            else [c.error for c in schema.columns[failure.column].checks]
+        )
+        return (
+            2,
+            position,
+            2 + (errors.index(failure.check) if failure.check in errors else len(errors)),
+        )
+
+    return key
+
+
+def describe_failures(found: Sequence[Failure]) -> list[str]:
+    """One line per column and check; a column that is not numeric only once, as such."""
+    uncoercible = {failure.column for failure in found if failure.check.startswith("coerce_dtype")}
+    problems: list[str] = []
+    for failure in found:
+        column, check = failure.column, failure.check
+        if check == "column_in_dataframe":
+            problems.extend(f"{name!r} column is missing" for name in failure.cases)
             continue
-        named = ", ".join(str(row) for row in rows[:ROWS_NAMED])
-        more = ", ..." if rows.size > ROWS_NAMED else ""
-        plural = "row" if rows.size == 1 else "rows"
-        problems.append(f"{column!r} {_rule(check)} in {rows.size} {plural}: {named}{more}")
+        if column in uncoercible and not check.startswith("coerce_dtype"):
+            continue  # checks on a column that is not numeric fail for the same rows again
+        if failure.count == 0:
+            problems.append(f"{column!r} fails {check}: {failure.cases[0]}")
+            continue
+        named = ", ".join(str(row) for row in failure.rows)
+        more = ", ..." if failure.count > ROWS_NAMED else ""
+        plural = "row" if failure.count == 1 else "rows"
+        problems.append(f"{column!r} {_rule(check)} in {failure.count} {plural}: {named}{more}")
     return problems
+
+
+def _describe_failures(cases: pd.DataFrame) -> list[str]:
+    return describe_failures(failures(cases))
 
 
 def _rule(check: str) -> str:
@@ -274,46 +367,85 @@ def psi(reference: pd.Series, current: pd.Series, bins: int = 10) -> float:
     Raises:
         ValueError: Fewer than 2 bins, or a side with no values to compare.
     """
-    if bins < 2:
-        raise ValueError(f"psi needs at least 2 bins, got {bins}")
-    if _is_number(reference) and _is_number(current):
-        expected, actual = _finite(reference), _finite(current)
+    if is_number(reference) and is_number(current):
+        expected, actual = finite(reference), finite(current)
         if expected.size == 0 or actual.size == 0:
             raise ValueError("psi needs values on both sides")
-        cuts = np.unique(np.quantile(expected, np.linspace(0, 1, bins + 1)[1:-1]))
-        expected_counts = _bin_counts(expected, cuts)
-        actual_counts = _bin_counts(actual, cuts)
-    else:
-        expected_by_category = _category_counts(reference)
-        actual_by_category = _category_counts(current)
-        if not expected_by_category or not actual_by_category:
-            raise ValueError("psi needs values on both sides")
-        new = [category for category in actual_by_category if category not in expected_by_category]
-        categories = [*expected_by_category, *new]
-        expected_counts = np.array([expected_by_category.get(c, 0) for c in categories])
-        actual_counts = np.array([actual_by_category.get(c, 0) for c in categories])
+        cuts = psi_cuts(expected, bins)
+        return psi_of_counts(bin_counts(expected, cuts), bin_counts(actual, cuts))
+    return category_psi(category_counts(reference), category_counts(current))
+
+
+def psi_cuts(expected: np.ndarray, bins: int = 10) -> np.ndarray:
+    """Where psi cuts numbers into bins: at the quantiles of the reference's finite values."""
+    if bins < 2:
+        raise ValueError(f"psi needs at least 2 bins, got {bins}")
+    cuts: np.ndarray = np.unique(np.quantile(expected, np.linspace(0, 1, bins + 1)[1:-1]))
+    return cuts
+
+
+def category_psi(
+    expected_by_category: Mapping[Any, int], actual_by_category: Mapping[Any, int]
+) -> float:
+    """The PSI of categories counted on each side, most frequent first."""
+    if not expected_by_category or not actual_by_category:
+        raise ValueError("psi needs values on both sides")
+    new = [category for category in actual_by_category if category not in expected_by_category]
+    categories = [*expected_by_category, *new]
+    expected_counts = np.array([expected_by_category.get(c, 0) for c in categories])
+    actual_counts = np.array([actual_by_category.get(c, 0) for c in categories])
+    return psi_of_counts(expected_counts, actual_counts)
+
+
+def psi_of_counts(expected_counts: np.ndarray, actual_counts: np.ndarray) -> float:
+    """The PSI of two sides counted in the same bins."""
     expected_share = np.maximum(expected_counts / expected_counts.sum(), PSI_EPSILON)
     actual_share = np.maximum(actual_counts / actual_counts.sum(), PSI_EPSILON)
     return float(np.sum((actual_share - expected_share) * np.log(actual_share / expected_share)))
 
 
-def _bin_counts(values: np.ndarray, cuts: np.ndarray) -> np.ndarray:
+def bin_counts(values: np.ndarray, cuts: np.ndarray) -> np.ndarray:
+    """How many values fall in each bin between cuts (the last bin holds everything above)."""
     counts: np.ndarray = np.bincount(
         np.searchsorted(cuts, values, side="right"), minlength=cuts.size + 1
     )
     return counts
 
 
-def _category_counts(series: pd.Series) -> dict[Any, int]:
+def category_counts(series: pd.Series) -> dict[Any, int]:
     """How often each value occurs, most frequent first, leaving out unused categories."""
     return {value: int(count) for value, count in series.value_counts().items() if count}
 
 
-def _is_number(series: pd.Series) -> bool:
+def counts_in_order(series: pd.Series) -> dict[Any, int]:
+    """How often each value occurs, in the order of the values' first appearance.
+
+    The counts of consecutive parts merge (merge_counts) into the whole's `value_counts`.
+    """
+    return {value: int(count) for value, count in series.value_counts(sort=False).items() if count}
+
+
+def merge_counts(parts: Sequence[Mapping[Any, int]], *, categorical: bool) -> dict[Any, int]:
+    """The counts of consecutive parts as `value_counts` gives the whole's: most frequent first.
+
+    Ties keep pandas' order: the categories' order (sorted) for a categorical column, else the
+    order of first appearance.
+    """
+    total: dict[Any, int] = {}
+    for counts in parts:
+        for value, count in counts.items():
+            total[value] = total.get(value, 0) + count
+    values = sorted(total) if categorical else list(total)
+    return {value: total[value] for value in sorted(values, key=lambda v: -total[v])}
+
+
+def is_number(series: pd.Series) -> bool:
+    """Whether series holds numbers (booleans are compared as categories)."""
     return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
 
 
-def _finite(series: pd.Series) -> np.ndarray:
+def finite(series: pd.Series) -> np.ndarray:
+    """The finite values of a numeric series, as floats, in order."""
     values: np.ndarray = series.to_numpy(dtype="float64", na_value=np.nan)
     finite: np.ndarray = values[np.isfinite(values)]
     return finite
@@ -321,25 +453,35 @@ def _finite(series: pd.Series) -> np.ndarray:
 
 def column_stats(series: pd.Series) -> dict[str, Any]:
     """Missing rate, and either the spread of a numeric column or a text column's categories."""
-    stats: dict[str, Any] = {"missing_rate": _rounded(series.isna().mean())}
-    if _is_number(series):
-        values = _finite(series)
-        if values.size:
-            stats.update(
-                min=_rounded(values.min()),
-                max=_rounded(values.max()),
-                mean=_rounded(values.mean()),
-                std=_rounded(values.std(ddof=1)) if values.size > 1 else None,
-                quantiles=dict(
-                    zip(
-                        [str(q) for q in QUANTILES],
-                        [_rounded(v) for v in np.quantile(values, np.array(QUANTILES) / 100)],
-                        strict=True,
-                    )
-                ),
-            )
-        return stats
-    counts = _category_counts(series)
+    missing = int(series.isna().sum())
+    if is_number(series):
+        return number_stats(finite(series), missing, len(series))
+    return category_stats(category_counts(series), missing, len(series))
+
+
+def number_stats(values: np.ndarray, missing: int, rows: int) -> dict[str, Any]:
+    """column_stats of a numeric column from its finite values and its count of missing ones."""
+    stats: dict[str, Any] = {"missing_rate": _rounded(missing / rows) if rows else None}
+    if values.size:
+        stats.update(
+            min=_rounded(values.min()),
+            max=_rounded(values.max()),
+            mean=_rounded(values.mean()),
+            std=_rounded(values.std(ddof=1)) if values.size > 1 else None,
+            quantiles=dict(
+                zip(
+                    [str(q) for q in QUANTILES],
+                    [_rounded(v) for v in np.quantile(values, np.array(QUANTILES) / 100)],
+                    strict=True,
+                )
+            ),
+        )
+    return stats
+
+
+def category_stats(counts: Mapping[Any, int], missing: int, rows: int) -> dict[str, Any]:
+    """column_stats of a text column from its counts by value, most frequent first."""
+    stats: dict[str, Any] = {"missing_rate": _rounded(missing / rows) if rows else None}
     logged = list(counts.items())[:MAX_LOGGED_CATEGORIES]
     present = sum(counts.values())
     stats["frequencies"] = {str(value): _rounded(count / present) for value, count in logged}
@@ -403,34 +545,64 @@ def validate(
     """
     target = contract.task.target
     schema = build_schema(contract, target in frame.columns if labelled is None else labelled)
-    frame = _text_as_categories(frame, schema)
-    alerts = [f"schema: {problem}" for problem in schema_problems(schema, frame)]
-    if frame.empty:
-        alerts.append("schema: no rows")
+    frame = text_as_categories(frame, schema)
     columns = [name for name in schema.columns if name in frame.columns]
-    missing = {name: float(frame[name].isna().sum()) / max(len(frame), 1) for name in columns}
+    features = [name for name in columns if name != target]
+    return conclude(
+        Findings(
+            rows=len(frame),
+            problems=schema_problems(schema, frame),
+            missing={name: int(frame[name].isna().sum()) for name in columns},
+            drift={} if reference is None else feature_psi(frame, reference, features),
+            stats={name: column_stats(frame[name]) for name in columns},
+        ),
+        contract,
+        stats_log=stats_log,
+        source=source,
+    )
+
+
+@dataclass(frozen=True)
+class Findings:
+    """What the checks of one data set found, before it is judged against the contract."""
+
+    rows: int
+    problems: list[str]
+    missing: dict[str, int]
+    drift: dict[str, float]
+    stats: dict[str, dict[str, Any]]
+
+
+def conclude(
+    findings: Findings, contract: Contract, *, stats_log: Path, source: str
+) -> ValidationReport:
+    """Judge findings against the contract's limits, log them, and raise DataAlert if any failed."""
+    alerts = [f"schema: {problem}" for problem in findings.problems]
+    if not findings.rows:
+        alerts.append("schema: no rows")
+    missing = {
+        name: float(count) / max(findings.rows, 1) for name, count in findings.missing.items()
+    }
     limit = contract.data.max_missing_rate
     alerts += [
         f"missing: {name!r} {_percent(rate)} missing > limit {_percent(limit)}"
         for name, rate in missing.items()
         if rate > limit
     ]
-    features = [name for name in columns if name != target]
-    drift = {} if reference is None else feature_psi(frame, reference, features)
     alerts += [
         f"drift: {name!r} PSI {value:.2f} > limit {contract.data.drift_limit:g}"
-        for name, value in drift.items()
+        for name, value in findings.drift.items()
         if value > contract.data.drift_limit
     ]
-    report = ValidationReport(source, len(frame), missing, drift, tuple(alerts))
+    report = ValidationReport(source, findings.rows, missing, findings.drift, tuple(alerts))
     append_stats(
         stats_log,
         {
             "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
             "source": source,
-            "rows": len(frame),
-            "columns": {name: column_stats(frame[name]) for name in columns},
-            "psi": {name: _rounded(value) for name, value in drift.items()},
+            "rows": findings.rows,
+            "columns": findings.stats,
+            "psi": {name: _rounded(value) for name, value in findings.drift.items()},
             "alerts": list(alerts),
         },
     )
@@ -439,7 +611,7 @@ def validate(
     return report
 
 
-def _text_as_categories(frame: pd.DataFrame, schema: pa.DataFrameSchema) -> pd.DataFrame:
+def text_as_categories(frame: pd.DataFrame, schema: pa.DataFrameSchema) -> pd.DataFrame:
     """Frame with the text columns the schema compares to fixed values turned into categories.
 
     Pandas scans Python strings once to build the categories; every later count, membership and
@@ -468,12 +640,13 @@ def feature_psi(
         if name not in reference.columns:
             continue
         current, expected = frame[name], reference[name]
-        if _is_number(current) != _is_number(expected):
+        if is_number(current) != is_number(expected):
             continue
-        if _has_values(current) and _has_values(expected):
+        if has_values(current) and has_values(expected):
             drift[name] = psi(expected, current)
     return drift
 
 
-def _has_values(series: pd.Series) -> bool:
-    return bool(_finite(series).size) if _is_number(series) else bool(series.notna().any())
+def has_values(series: pd.Series) -> bool:
+    """Whether series holds anything psi can compare: a finite number or a category."""
+    return bool(finite(series).size) if is_number(series) else bool(series.notna().any())

@@ -138,21 +138,11 @@ def monitor(
         TooFewPredictionsError: The window holds fewer than min_rows predictions.
         DriftError: No feature of the window is comparable with the reference.
     """
-    if len(predictions) < min_rows:
-        raise TooFewPredictionsError(
-            f"only {len(predictions)} logged predictions in the window; at least {min_rows} "
-            "are needed to measure drift: widen the window (--since, --last)"
-        )
+    check_window(len(predictions), min_rows)
     logged = [name for name in input_names() if name in predictions.columns]
     features = feature_psi(predictions, reference, logged)
-    if not features:
-        raise DriftError(
-            "no feature of the logged predictions can be compared with the reference; "
-            f"they have the columns {list(predictions.columns)}"
-        )
-    ordered = dict(sorted(features.items(), key=lambda item: -item[1]))
     column = prediction_column(contract)
-    version = _reference_version(reference)
+    version = reference_version(reference)
     served = predictions
     if version is not None and "model_version" in predictions.columns:
         served = predictions[predictions["model_version"] == version]
@@ -163,19 +153,65 @@ def monitor(
     if "model_version" in predictions.columns:
         counts = predictions["model_version"].astype("int64").value_counts().sort_index()
         versions = dict(zip(counts.index.tolist(), counts.tolist(), strict=True))
-    return DriftReport(
-        window_rows=len(predictions),
-        reference_rows=len(reference),
-        limit=contract.data.drift_limit,
-        features=ordered,
-        prediction=shift,
-        prediction_basis="predicted class shares" if column == PREDICTION else "scores",
-        compared_version=version,
-        model_versions=versions,
+    return drift_report(
+        Window(len(predictions), tuple(map(str, predictions.columns)), versions),
+        reference,
+        contract,
+        features,
+        shift,
     )
 
 
-def _reference_version(reference: pd.DataFrame) -> int | None:
+def check_window(rows: int, min_rows: int) -> None:
+    """Raise TooFewPredictionsError when a window of rows predictions is too small to judge."""
+    if rows < min_rows:
+        raise TooFewPredictionsError(
+            f"only {rows} logged predictions in the window; at least {min_rows} "
+            "are needed to measure drift: widen the window (--since, --last)"
+        )
+
+
+@dataclass(frozen=True)
+class Window:
+    """What a window of logged predictions holds: rows, columns and rows per model version."""
+
+    rows: int
+    columns: tuple[str, ...]
+    model_versions: dict[int, int]
+
+
+def drift_report(
+    window: Window,
+    reference: pd.DataFrame,
+    contract: Contract,
+    features: dict[str, float],
+    shift: float | None,
+) -> DriftReport:
+    """The report of a window's measured PSIs: features by PSI, the largest first.
+
+    Raises:
+        DriftError: No feature of the window was comparable with the reference.
+    """
+    if not features:
+        raise DriftError(
+            "no feature of the logged predictions can be compared with the reference; "
+            f"they have the columns {list(window.columns)}"
+        )
+    column = prediction_column(contract)
+    return DriftReport(
+        window_rows=window.rows,
+        reference_rows=len(reference),
+        limit=contract.data.drift_limit,
+        features=dict(sorted(features.items(), key=lambda item: -item[1])),
+        prediction=shift,
+        prediction_basis="predicted class shares" if column == PREDICTION else "scores",
+        compared_version=reference_version(reference),
+        model_versions=window.model_versions,
+    )
+
+
+def reference_version(reference: pd.DataFrame) -> int | None:
+    """The champion version that scored the reference, when it was scored."""
     if "model_version" not in reference.columns or reference.empty:
         return None
     return int(reference["model_version"].iloc[0])

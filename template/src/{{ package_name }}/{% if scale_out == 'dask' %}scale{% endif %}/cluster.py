@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Protocol, TypeVar
 
 import dask
-from distributed import Client, LocalCluster
+from distributed import Client, Future, LocalCluster, as_completed
 
 from ..errors import ProjectError
 
@@ -26,6 +27,30 @@ ENVIRONMENT_VARIABLE = "DASK_SCHEDULER_ADDRESS"
 
 class ClusterError(ProjectError):
     """The Dask scheduler cannot be reached, or a local cluster cannot start."""
+
+
+class _Counted(Protocol):
+    @property
+    def rows(self) -> int: ...
+
+
+Done = TypeVar("Done", bound=_Counted)
+
+
+def in_order(futures: list[Future[Done]], progress: Callable[[int, int, int], None]) -> list[Done]:
+    """The futures' results in their order, reporting each as it finishes to progress.
+
+    progress is called with (partitions done, partitions, rows read so far).
+    """
+    done: list[Done | None] = [None] * len(futures)
+    position = {future.key: index for index, future in enumerate(futures)}
+    rows = 0
+    for count, future in enumerate(as_completed(futures), start=1):
+        result: Done = future.result()
+        done[position[future.key]] = result
+        rows += result.rows
+        progress(count, len(futures), rows)
+    return [result for result in done if result is not None]
 
 
 @dataclass(frozen=True)
@@ -87,11 +112,12 @@ def cluster(address: str | None = None, workers: int | None = None) -> Iterator[
 @contextmanager
 def _local(workers: int | None) -> Iterator[Cluster]:
     # No dashboard: it needs bokeh, which the project does not install; a remote scheduler's
-    # dashboard is printed when it has one.
+    # dashboard is printed when it has one. The scheduler's HTTP endpoints take any free port,
+    # so that two runs on one machine do not compete for 8787.
     local = LocalCluster(
         n_workers=workers,
         processes=True,
-        dashboard_address=None,
+        dashboard_address=":0",
         silence_logs=logging.ERROR,
     )
     with local, Client(local) as client:

@@ -46,14 +46,21 @@ class CsvLines:
     header: bytes
     chunk_rows: int
 
-    def chunks(self) -> Iterator[pd.DataFrame]:
-        """The lines' rows, chunk_rows at a time, parsed as the one-process run parses them."""
+    def chunks(self, text_columns: tuple[str, ...] = ()) -> Iterator[pd.DataFrame]:
+        """The lines' rows, chunk_rows at a time, parsed as the one-process run parses them.
+
+        Columns in text_columns are kept as the file's text, not read as numbers.
+        """
         with Path(self.path).open("rb") as stream:
             stream.seek(self.start)
             lines = stream.read(self.end - self.start)
         with (
             csv_errors(self.path),
-            pd.read_csv(io.BytesIO(self.header + lines), chunksize=self.chunk_rows) as reader,
+            pd.read_csv(
+                io.BytesIO(self.header + lines),
+                chunksize=self.chunk_rows,
+                dtype=dict.fromkeys(text_columns, str),
+            ) as reader,
         ):
             yield from reader
 
@@ -65,8 +72,8 @@ class RowGroup:
     path: str
     index: int
 
-    def chunks(self) -> Iterator[pd.DataFrame]:
-        """The row group's rows, as fastparquet reads them: one chunk."""
+    def chunks(self, text_columns: tuple[str, ...] = ()) -> Iterator[pd.DataFrame]:
+        """The row group's rows, as fastparquet reads them: one chunk; text_columns as text."""
         from fastparquet import ParquetFile
 
         try:
@@ -74,7 +81,7 @@ class RowGroup:
                 frame: pd.DataFrame = ParquetFile(stream)[self.index].to_pandas()
         except Exception as error:  # fastparquet raises many unrelated types
             raise ScoreError(f"{self.path}: cannot read it as Parquet ({error})") from None
-        yield frame
+        yield frame.astype(dict.fromkeys(text_columns, str))
 
 
 @dataclass(frozen=True)
@@ -90,8 +97,8 @@ class TableRange:
     starts: tuple[Any, ...]
     end: Any
 
-    def chunks(self) -> Iterator[pd.DataFrame]:
-        """Each chunk's rows, one query each, in key order."""
+    def chunks(self, text_columns: tuple[str, ...] = ()) -> Iterator[pd.DataFrame]:
+        """Each chunk's rows, one query each, in key order; text_columns as text."""
         from sqlalchemy import select
 
         with database(self.database_url) as (connection, _):
@@ -101,7 +108,7 @@ class TableRange:
                 query = select(table).where(key >= low).order_by(key)
                 if high is not None:
                     query = query.where(key < high)
-                yield pd.read_sql_query(query, connection)
+                yield pd.read_sql_query(query, connection).astype(dict.fromkeys(text_columns, str))
 
 
 Part = CsvLines | RowGroup | TableRange

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-from distributed import Client, Future, as_completed
+from distributed import Client, Future
 from distributed.scheduler import KilledWorker
 
 from ..config import Contract
@@ -43,6 +43,7 @@ from ..model.score import (
     strict_schema,
     write_parquet,
 )
+from .cluster import in_order
 from .parts import Part
 from .shipped import ShippedModel
 
@@ -113,15 +114,8 @@ def score_on_cluster(
             )
             for index, part in enumerate(parts)
         ]
-        done: list[PartDone | None] = [None] * len(parts)
-        position = {future.key: index for index, future in enumerate(futures)}
-        rows = 0
-        for count, future in enumerate(as_completed(futures), start=1):
-            result: PartDone = future.result()
-            done[position[future.key]] = result
-            rows += result.rows
-            progress(count, len(parts), rows)
-        finished = [part for part in done if part is not None]
+        finished = in_order(futures, progress)
+        rows = sum(part.rows for part in finished)
         rejects = _numbered_rejects(finished)
         _check_outcome(finished, rejects, source, strict)
         rejects_file = rejects_path(output)
