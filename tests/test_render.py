@@ -162,6 +162,7 @@ SCALE_OUT_FILES = {
     "deploy/schemas/daskcluster-kubernetes.dask.org-v1.json",
     "tests/deploy/test_dask_manifests.py",
     "src/{pkg}/scale/__init__.py",
+    "src/{pkg}/scale/boosting.py",
     "src/{pkg}/scale/cluster.py",
     "src/{pkg}/scale/parts.py",
     "src/{pkg}/scale/score.py",
@@ -173,6 +174,7 @@ SCALE_OUT_FILES = {
     "tests/scale/test_monitor.py",
     "tests/scale/test_score.py",
     "tests/scale/test_validate.py",
+    "tests/scale/test_train.py",
 }
 # A GitHub expression `${{ x }}` is fine; a bare "}}" (even a dict literal) is not, so that any
 # quick scan for leftover template markers in a generated project finds nothing.

@@ -50,7 +50,7 @@ from .model.evaluate import Evaluation, Model, evaluate, write_report
 from .model.fairness import FairnessReport, assess, markdown, plot_groups
 from .model.gate import Verdict, challenger_verdict, deciding_gate, promotion_verdict
 from .model.registry import CHALLENGER, CHAMPION, Registry, StaleModelError, git_commit
-from .model.train import Candidate, split_validation, train
+from .model.train import Candidate, TrainingSample, sample_training, split_validation, train
 
 Step = Callable[[str], None]
 
@@ -174,10 +174,19 @@ def train_candidate(
     *,
     seed: int,
     step: Step,
+    sample: TrainingSample | None = None,
 ) -> Candidate:
-    """Train the candidates on the training split, log every trial, and return the best."""
-    step("train candidates")
-    fit_frame, validation_frame = split_validation(contract, splits.train, seed)
+    """Train the candidates on the training split, log every trial, and return the best.
+
+    Above training.max_train_rows training records, they train on a stratified sample of it
+    (`sample`, when the caller has drawn it already).
+    """
+    sample = sample or sample_training(contract, splits.train, seed)
+    if sample.sampled:
+        step(f"train candidates on {len(sample.frame)} of {sample.total} training records")
+    else:
+        step("train candidates")
+    fit_frame, validation_frame = split_validation(contract, sample.frame, seed)
     result = train(contract, fit_frame, validation_frame, seed=seed, progress=step)
     tags = {"stage": "train", "seed": str(seed), **lineage(settings)}
     contract_file = settings.path(settings.contract_file)
@@ -373,7 +382,10 @@ def run_pipeline(
         report = write_report(evaluation, contract, settings.path(settings.reports_dir))
         notes.append("no labelled training data: no candidate trained; the champion stays")
     else:
-        candidate = train_candidate(settings, contract, registry, splits, seed=seed, step=step)
+        sample = sample_training(contract, splits.train, seed)
+        candidate = train_candidate(
+            settings, contract, registry, splits, seed=seed, step=step, sample=sample
+        )
         data_lines = [
             f"Raw data: {', '.join(path.name for path in raw_files)} "
             f"(manifest sha256 {manifest_digest(settings)[:12]}).",
@@ -381,6 +393,7 @@ def run_pipeline(
             validation.summary(),
             f"{len(splits.train)} training records (a part held out for validation), "
             f"{len(splits.test)} test records.",
+            sample.summary(),
         ]
         judgement = judge(
             settings, contract, candidate, baseline, champion, splits, step, data_lines

@@ -40,6 +40,8 @@ FORMAT = 1
 MIN_FIT_ROWS = 40
 MIN_VALIDATION_ROWS = 20
 VALIDATION_FRACTION = 0.2
+# A regression target is stratified by this many quantile bins when the training split is sampled.
+QUANTILE_BINS = 10
 SETTINGS_PER_KIND = 4
 # Types the shared feature transformer holds beyond what skops trusts: the imputer that fills
 # numbers the schema lets be missing keeps the dtype it was fitted on.
@@ -204,6 +206,66 @@ class TrainResult:
     trials: list[Trial] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class TrainingSample:
+    """The records candidates train on: all of the training split, or a stratified sample of it."""
+
+    frame: pd.DataFrame
+    total: int
+
+    @property
+    def sampled(self) -> bool:
+        """Whether the candidates see fewer records than the training split holds."""
+        return len(self.frame) < self.total
+
+    def summary(self) -> str:
+        """One line for the model card."""
+        if not self.sampled:
+            return f"Trained on all {self.total} training records."
+        return (
+            f"Trained on {len(self.frame)} of {self.total} rows "
+            "(stratified sample, training.max_train_rows)."
+        )
+
+
+def sample_training(contract: Contract, train_frame: pd.DataFrame, seed: int) -> TrainingSample:
+    """The training split, or a seeded sample of training.max_train_rows records when it is larger.
+
+    Each stratum keeps its share to within one record: the label's classes for classification
+    and anomaly detection, quantile bins of the target for regression. Records keep their order.
+    """
+    limit, total = contract.training.max_train_rows, len(train_frame)
+    if total <= limit:
+        return TrainingSample(train_frame, total)
+    strata = _strata(contract, train_frame)
+    names, counts = np.unique(strata, return_counts=True)
+    shares = counts * (limit / total)
+    quotas = np.floor(shares).astype(int)
+    # Largest remainders first; the stable sort gives ties to the stratum that sorts first.
+    order = np.argsort(-(shares - quotas), kind="stable")
+    quotas[order[: limit - int(quotas.sum())]] += 1
+    rng = np.random.default_rng(seed)
+    chosen = [
+        rng.choice(np.flatnonzero(strata == name), size=quota, replace=False)
+        for name, quota in zip(names, quotas, strict=True)
+    ]
+    rows = np.sort(np.concatenate(chosen))
+    return TrainingSample(train_frame.iloc[rows].reset_index(drop=True), total)
+
+
+def _strata(contract: Contract, frame: pd.DataFrame) -> np.ndarray:
+    target = contract.task.target
+    if target not in frame.columns:
+        return np.zeros(len(frame), dtype=int)
+    values = frame[target]
+    if contract.task.type == "regression":
+        # Ranking first splits runs of equal values, so every bin is (nearly) the same size.
+        ranks = values.rank(method="first")
+        bins = pd.qcut(ranks, min(QUANTILE_BINS, int(ranks.notna().sum()) or 1), labels=False)
+        return np.asarray(bins.fillna(-1), dtype=int)
+    return np.asarray(values.astype(str), dtype=str)
+
+
 def split_validation(
     contract: Contract, train_frame: pd.DataFrame, seed: int
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -237,6 +299,7 @@ def train(
     *,
     seed: int,
     progress: Callable[[str], None] = lambda _: None,
+    kinds: tuple[Kind, ...] | None = None,
 ) -> TrainResult:
     """Search a handful of settings per kind of model and keep the best on validation data.
 
@@ -247,6 +310,7 @@ def train(
         validation_frame: Labelled records the settings are judged and the threshold chosen on.
         seed: Seeds the search and every estimator: the same seed gives the same candidate.
         progress: Called with one line per trial.
+        kinds: The kinds of estimator to try; None tries candidates.py's for the task.
 
     Returns:
         The best candidate and every trial.
@@ -261,12 +325,8 @@ def train(
     if not unsupervised:
         _check_labels(contract, fit_frame, "training")
     _check_labels(contract, validation_frame, "validation")
-    if unsupervised:
-        kinds: tuple[Kind, ...] = OUTLIER_DETECTORS
-    elif task == "regression":
-        kinds = regressors(contract.decision.quantile or 0.5)
-    else:
-        kinds = CLASSIFIERS
+    if kinds is None:
+        kinds = _kinds(contract, unsupervised=unsupervised)
     features = features_frame(fit_frame)
     labels = None if unsupervised else task_labels(contract, fit_frame[target])
     trials: list[Trial] = []
@@ -287,6 +347,14 @@ def train(
     # min keeps the first of equals, so ties go to the simpler kind tried first.
     best = min(ranked, key=lambda pair: pair[0])[1]
     return TrainResult(best=best, trials=trials)
+
+
+def _kinds(contract: Contract, *, unsupervised: bool) -> tuple[Kind, ...]:
+    if unsupervised:
+        return OUTLIER_DETECTORS
+    if contract.task.type == "regression":
+        return regressors(contract.decision.quantile or 0.5)
+    return CLASSIFIERS
 
 
 def _settings(kind: Kind, seed: int) -> list[dict[str, Any]]:
@@ -320,6 +388,11 @@ def _try(
     started = time.perf_counter()
     pipeline.fit(features, labels)
     seconds = time.perf_counter() - started
+    # An estimator that trains elsewhere (on a cluster) hands over a plain fitted model, which is
+    # what is judged, saved and served.
+    to_local = getattr(pipeline[-1], "to_local", None)
+    if callable(to_local):
+        pipeline.steps[-1] = (pipeline.steps[-1][0], to_local())
     candidate = Candidate(
         kind=kind.name,
         pipeline=pipeline,
