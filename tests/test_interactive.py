@@ -246,6 +246,10 @@ def test_a_person_plans_a_regression_project_at_the_terminal(tmp_path: Path) -> 
         terminal.answer("» Container image only", ENTER)
         terminal.wait_for("Population stability index above which")
         terminal.answer("0.2", CLEAR + "0.25" + ENTER)
+        # Batch scoring that will outgrow one machine: Dask.
+        terminal.wait_for("Should batch work run beyond one process?")
+        terminal.answer("» One process", DOWN)
+        terminal.answer("» Dask", ENTER)
 
         terminal.wait_for("Demand Forecast is ready in", SLOW_TIMEOUT)
         terminal.wait_for("Your costs put the prediction quantile at 0.75 (ml_contract.yaml")
@@ -320,6 +324,7 @@ def test_a_person_plans_a_regression_project_at_the_terminal(tmp_path: Path) -> 
         "registry_tracking_uri": "https://mlflow.example.com",
         "deployment": "container",
         "drift_limit": 0.25,
+        "scale_out": "dask",
     }
     assert {key: answers.get(key) for key in expected} == expected
     # Questions hidden by `when` (other task types, derived values) are not recorded.
