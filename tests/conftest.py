@@ -89,6 +89,11 @@ def uv_environment() -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if key != "VIRTUAL_ENV"}
     env["UV_PYTHON_DOWNLOADS"] = "never"
     env.setdefault("NO_COLOR", "1")
+    # Generated projects share one mypy cache per user. Two projects with the same package
+    # running mypy at the same moment can read each other's half of a module's cache entry:
+    # each test worker gets its own, which its projects (one at a time) still share.
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    env["MYPY_CACHE_DIR"] = str(Path(tempfile.gettempdir()) / f"copier-mlops-mypy-{worker}")
     return env
 
 
