@@ -109,7 +109,7 @@ __all__ = ["CLASSIFIERS", "OUTLIER_DETECTORS", "TRUSTED_TYPES", "Kind", "regress
 def rename_candidates(repository: Path) -> None:
     """Rename the user-owned candidates module, with the migration that moves users' copies."""
     model = repository / "template/src/{{ package_name }}/model"
-    (model / "candidates.py").rename(model / "search_space.py")
+    (model / "candidates.py.jinja").rename(model / "search_space.py.jinja")
     # What imported `candidates` keeps working through a small compatibility module.
     (model / "candidates.py").write_text(CANDIDATES_SHIM, encoding="utf-8")
     edit(
