@@ -159,6 +159,26 @@ def prediction_rows(
     ]
 
 
+SQLITE_COLUMNS = [column.name for column in PREDICTIONS.columns]
+# Names from the table above, values bound as parameters.
+SQLITE_INSERT = (
+    f"INSERT INTO {PREDICTIONS.name} ({', '.join(SQLITE_COLUMNS)}) "  # noqa: S608
+    f"VALUES ({', '.join('?' for _ in SQLITE_COLUMNS)})"
+)
+
+
+def _sqlite_row(row: dict[str, Any]) -> tuple[Any, ...]:
+    """A prediction row in SQLite's storage format of SQLAlchemy's DateTime and JSON types."""
+    return (
+        row["prediction_id"],
+        row["created_at"].isoformat(" ", "microseconds"),
+        row["model_version"],
+        json.dumps(row["prediction"]),
+        row["score"],
+        json.dumps(row["features"]),
+    )
+
+
 class MissingStoreError(FeedbackError):
     """A store this project created before is gone; an empty one would hide the loss."""
 
@@ -302,7 +322,14 @@ class FeedbackStore:
             return
         try:
             with self.engine.begin() as connection:
-                connection.execute(PREDICTIONS.insert(), rows)
+                if self.engine.dialect.name == "sqlite":
+                    # The service logs thousands of rows a second from the thread that also
+                    # answers requests: sqlite3's executemany of plain tuples takes a third of
+                    # the interpreter time of SQLAlchemy's per-row bind processing. The values
+                    # are stored as SQLAlchemy stores them, so every reader sees the same rows.
+                    connection.exec_driver_sql(SQLITE_INSERT, [_sqlite_row(row) for row in rows])
+                else:
+                    connection.execute(PREDICTIONS.insert(), rows)
         except SQLAlchemyError as error:
             raise self._error("cannot log predictions", error) from None
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -73,11 +74,14 @@ class ServiceMetrics:
             buckets=buckets,
             registry=self.registry,
         )
+        # Children by label values, looked up once: prometheus-client's labels() takes a lock
+        # and builds its key on every call, which is most of what a counted request costs.
+        self._children: dict[tuple[Any, ...], Any] = {}
 
     def observe_request(self, method: str, path: str, status: str, seconds: float) -> None:
         """Count one answered request and its duration; the labels must come from closed sets."""
-        self.requests.labels(method, path, status).inc()
-        self.latency.labels(method, path).observe(seconds)
+        self._child(self.requests, method, path, status).inc()
+        self._child(self.latency, method, path).observe(seconds)
 
     def observe_unlogged(self, count: int) -> None:
         """Count predictions answered but never written to the store."""
@@ -86,9 +90,16 @@ class ServiceMetrics:
     def observe_predictions(self, labels: Sequence[str], scores: Sequence[float]) -> None:
         """Count predictions by class and record their scores."""
         for label in labels:
-            self.predicted.labels(label).inc()
+            self._child(self.predicted, label).inc()
         for score in scores:
             self.scores.observe(score)
+
+    def _child(self, metric: Any, *labels: str) -> Any:
+        key = (id(metric), *labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
 
     def render(self) -> bytes:
         """The metrics in Prometheus' text format."""

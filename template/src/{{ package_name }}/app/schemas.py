@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
@@ -26,12 +27,20 @@ class Strict(BaseModel):
             return data
         whole = {
             key: int(value)
-            for name, field in cls.model_fields.items()
-            if field.annotation in (int, int | None)
-            and isinstance(value := data.get(key := field.alias or name), float)
-            and value.is_integer()
+            for key in _integer_keys(cls)
+            if isinstance(value := data.get(key), float) and value.is_integer()
         }
         return {**data, **whole} if whole else data
+
+
+@functools.cache
+def _integer_keys(model: type[BaseModel]) -> tuple[str, ...]:
+    """The keys of a model's integer fields, as a request spells them (read once per model)."""
+    return tuple(
+        field.alias or name
+        for name, field in model.model_fields.items()
+        if field.annotation in (int, int | None)
+    )
 
 
 RecordT = TypeVar("RecordT", bound=Strict)

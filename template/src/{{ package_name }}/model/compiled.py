@@ -412,6 +412,11 @@ def _boosted_raw(estimator: Any) -> Callable[[Vector], list[float]]:
         [_tree_nodes(predictor.nodes) for predictor in iteration]
         for iteration in estimator._predictors
     ]
+    try:
+        return _generated_sum(baseline, trees)
+    except (SyntaxError, RecursionError, MemoryError) as error:
+        # Trees deeper than Python's parser nests: walk them instead, about three times slower.
+        logger.info("boosted trees are walked, not generated as code (%s)", error)
 
     def raw(row: Vector) -> list[float]:
         sums = list(baseline)
@@ -447,6 +452,61 @@ def _walk(tree: list[Node], row: Vector) -> float:
         else:
             node = tree[node[5]]
     return node[6]
+
+
+def _generated_sum(
+    baseline: list[float], trees: list[list[list[Node]]]
+) -> Callable[[Vector], list[float]]:
+    """The trees written out as nested ifs in one Python function, compiled once at load.
+
+    Each tree becomes a function whose branches compare the row's values with the fitted
+    thresholds, written with `repr` (which reads back as the very same double); the sum adds
+    the leaves in the order `_walk` does, so the result is the same to the bit. Only numbers
+    read from the fitted model reach the source. About three times faster than the walk.
+    """
+    lines: list[str] = []
+    names: list[list[str]] = []
+    for position, iteration in enumerate(trees):
+        names.append([])
+        for k, tree in enumerate(iteration):
+            name = f"tree_{position}_{k}"
+            names[-1].append(name)
+            lines.append(f"def {name}(row):")
+            _write_node(tree, 0, 1, lines)
+    lines.append("def raw(row):")
+    lines.extend(f"    s{k} = {_literal(value)}" for k, value in enumerate(baseline))
+    for functions in names:
+        lines.extend(f"    s{k} += {name}(row)" for k, name in enumerate(functions))
+    lines.append(f"    return [{', '.join(f's{k}' for k in range(len(baseline)))}]")
+    namespace: dict[str, Any] = {"__builtins__": {}, "INF": math.inf, "NAN": math.nan}
+    exec(compile("\n".join(lines), "<boosted trees>", "exec"), namespace)  # noqa: S102  # nosec B102
+    raw: Callable[[Vector], list[float]] = namespace["raw"]
+    return raw
+
+
+def _literal(number: float) -> str:
+    """Python source for a float that reads back as exactly the same float."""
+    number = float(number)
+    if math.isnan(number):
+        return "NAN"
+    if math.isinf(number):
+        return "INF" if number > 0 else "-INF"
+    return repr(number)
+
+
+def _write_node(tree: list[Node], index: int, depth: int, lines: list[str]) -> None:
+    leaf, feature, threshold, missing_left, left, right, value = tree[index]
+    indent = "    " * depth
+    if leaf:
+        lines.append(f"{indent}return {_literal(value)}")
+        return
+    # NaN compares false with everything: it goes right unless the tree sends it left.
+    test = f"x <= {_literal(threshold)}" + (" or x != x" if missing_left else "")
+    lines.append(f"{indent}x = row[{int(feature)}]")
+    lines.append(f"{indent}if {test}:")
+    _write_node(tree, left, depth + 1, lines)
+    lines.append(f"{indent}else:")
+    _write_node(tree, right, depth + 1, lines)
 
 
 def _isolation_forest(forest: IsolationForest) -> Callable[[np.ndarray], float]:
