@@ -159,11 +159,11 @@ def prediction_rows(
     ]
 
 
-SQLITE_COLUMNS = [column.name for column in PREDICTIONS.columns]
-# Names from the table above, values bound as parameters.
+# The predictions table's columns in order; a test checks these rows against SQLAlchemy's.
 SQLITE_INSERT = (
-    f"INSERT INTO {PREDICTIONS.name} ({', '.join(SQLITE_COLUMNS)}) "  # noqa: S608
-    f"VALUES ({', '.join('?' for _ in SQLITE_COLUMNS)})"
+    "INSERT INTO predictions "
+    "(prediction_id, created_at, model_version, prediction, score, features) "
+    "VALUES (?, ?, ?, ?, ?, ?)"
 )
 
 
