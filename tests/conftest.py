@@ -94,7 +94,21 @@ def uv_environment() -> dict[str, str]:
     # each test worker gets its own, which its projects (one at a time) still share.
     worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
     env["MYPY_CACHE_DIR"] = str(Path(tempfile.gettempdir()) / f"copier-mlops-mypy-{worker}")
+    # Machines that set PYTHONDONTWRITEBYTECODE (CI images often do) make every process of a
+    # fresh project compile each module it imports, MLflow's and scikit-learn's included:
+    # 3-5 s of CPU a process, dozens of processes a project. A user's machine keeps bytecode;
+    # so do these projects, outside their folders.
+    if env.pop("PYTHONDONTWRITEBYTECODE", None) and "PYTHONPYCACHEPREFIX" not in env:
+        env["PYTHONPYCACHEPREFIX"] = bytecode_cache()
     return env
+
+
+@functools.cache
+def bytecode_cache() -> str:
+    """A folder for the generated projects' bytecode, removed when this test process ends."""
+    folder = tempfile.mkdtemp(prefix="copier-mlops-bytecode-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
 
 
 def uv() -> list[str]:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import uv_environment
 from tools.workshop import parse_module
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,6 +52,7 @@ def test_fast_checkpoints_pass() -> None:
     result = subprocess.run(
         [sys.executable, str(ROOT / "tools" / "workshop.py"), "--fast"],
         cwd=ROOT,
+        env=uv_environment(),
         capture_output=True,
         text=True,
         timeout=900,
