@@ -96,7 +96,8 @@ def _at(threshold: float | None) -> str:
 def _new_figure(
     width: float = 6.4, height: float = 4.4, columns: int = 1
 ) -> tuple[Figure, list[Axes]]:
-    figure = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+    # One layout pass instead of constrained layout's two; the panels carry no figure legend.
+    figure = Figure(figsize=(width, height), dpi=DPI, layout="tight")
     axes = [figure.add_subplot(1, columns, column + 1) for column in range(columns)]
     for one in axes:
         one.spines[["top", "right"]].set_visible(False)
