@@ -96,8 +96,7 @@ def _at(threshold: float | None) -> str:
 def _new_figure(
     width: float = 6.4, height: float = 4.4, columns: int = 1
 ) -> tuple[Figure, list[Axes]]:
-    # One layout pass instead of constrained layout's two; the panels carry no figure legend.
-    figure = Figure(figsize=(width, height), dpi=DPI, layout="tight")
+    figure = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
     axes = [figure.add_subplot(1, columns, column + 1) for column in range(columns)]
     for one in axes:
         one.spines[["top", "right"]].set_visible(False)
