@@ -114,7 +114,8 @@ def _telemetry(settings: Settings) -> dict[str, Any]:
     """
     if "telemetry" not in inspect.signature(FastAPI).parameters or settings.opentelemetry:
         return {}
-    return {"telemetry": {"tracing": False, "metrics": False, "logs": False}}
+    switches = {"tracing": False, "metrics": False, "logs": False}
+    return {"telemetry": switches}
 
 
 def _add_docs_pages(app: FastAPI) -> None:
