@@ -27,6 +27,11 @@ TASK_TYPES = (
 Render = Callable[..., Path]
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """End-to-end tests first: the two workers start on the long ones and end on short ones."""
+    items.sort(key=lambda item: item.get_closest_marker("e2e") is None)
+
+
 def template_files() -> list[str]:
     """The files of this checkout as they are now: tracked or new, never ignored ones."""
     listed = subprocess.run(
