@@ -29,9 +29,7 @@ def tests(session: nox.Session) -> None:
     workers = "2" if (os.cpu_count() or 1) > 1 else "0"
     # worksteal: a worker that runs out takes queued tests from the other, so the long
     # end-to-end projects (scheduled first, see tests/conftest.py) never end the run alone.
-    session.run(
-        "pytest", "-n", workers, "--dist", "worksteal", "--durations=15", *session.posargs
-    )
+    session.run("pytest", "-n", workers, "--dist", "worksteal", "--durations=15", *session.posargs)
 
 
 @nox.session
