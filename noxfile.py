@@ -27,9 +27,7 @@ VERSION = re.compile(r"v(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\Z")
 def tests(session: nox.Session) -> None:
     """Run the template's test suite: questions, render matrix, hostile answers, end to end."""
     workers = "2" if (os.cpu_count() or 1) > 1 else "0"
-    # worksteal: a worker that runs out takes queued tests from the other, so the long
-    # end-to-end projects (scheduled first, see tests/conftest.py) never end the run alone.
-    session.run("pytest", "-n", workers, "--dist", "worksteal", "--durations=15", *session.posargs)
+    session.run("pytest", "-n", workers, "--durations=15", *session.posargs)
 
 
 @nox.session

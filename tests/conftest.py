@@ -27,15 +27,6 @@ TASK_TYPES = (
 Render = Callable[..., Path]
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """End-to-end tests first, so that the two workers end on short tests.
-
-    It takes --dist worksteal (the noxfile's): plain load scheduling deals the first quarter
-    of the tests out round robin up front and never rebalances them.
-    """
-    items.sort(key=lambda item: item.get_closest_marker("e2e") is None)
-
-
 def template_files() -> list[str]:
     """The files of this checkout as they are now: tracked or new, never ignored ones."""
     listed = subprocess.run(
