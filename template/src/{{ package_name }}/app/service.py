@@ -12,7 +12,6 @@ import asyncio
 import gc
 import logging
 import math
-import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -28,7 +27,13 @@ from ..errors import ProjectError
 from ..model.compiled import Decider, category_flags, compile_decider, features
 from ..model.evaluate import Model, decide
 from ..model.registry import load_champion
-from .feedback import FeedbackStore, MissingStoreError, PredictionLog, store_url
+from .feedback import (
+    FeedbackStore,
+    MissingStoreError,
+    PredictionLog,
+    new_prediction_id,
+    store_url,
+)
 from .metrics import ServiceMetrics
 from .records import Prediction, Record, describe, metric_label
 
@@ -140,7 +145,7 @@ class Service:
         frame = records_frame(records)
         decisions, scores = decide(model, frame)
         answers = describe(decisions, scores, self.contract, model.version, self.threshold(model))
-        ids = [str(uuid.uuid4()) for _ in answers]
+        ids = [new_prediction_id() for _ in answers]
         log.add(model.version, frame, decisions.tolist(), scores.tolist(), ids)
         self._count(answers, decisions if self.regression else scores)
         return [
@@ -172,7 +177,7 @@ class Service:
             model.version,
             self.threshold(model),
         )
-        prediction_id = str(uuid.uuid4())
+        prediction_id = new_prediction_id()
         log.add_rows([self._row(prediction_id, model.version, decision, score, values)])
         self._count(answer, [decision if self.regression else score])
         return {**answer[0].model_dump(), "prediction_id": prediction_id}
