@@ -17,6 +17,8 @@ from .service import Service
 
 PATH = "/predict"
 HEADERS = [(b"content-type", b"application/json")]
+# Encodes as FastAPI's JSONResponse encodes, so both paths send the same bytes; built once.
+ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 
 
 class SingleRecord:
@@ -38,10 +40,7 @@ class SingleRecord:
         ):
             answer = self.service.predict_one(document)
             if answer is not None:
-                # Encoded as FastAPI's JSONResponse encodes, so both paths send the same bytes.
-                content = json.dumps(
-                    answer, ensure_ascii=False, allow_nan=False, separators=(",", ":")
-                ).encode("utf-8")
+                content = ENCODER.encode(answer).encode("utf-8")
                 headers = [*HEADERS, (b"content-length", str(len(content)).encode("ascii"))]
                 await send({"type": "http.response.start", "status": 200, "headers": headers})
                 await send({"type": "http.response.body", "body": content})

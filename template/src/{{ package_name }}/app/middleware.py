@@ -61,14 +61,12 @@ class TooManyKeysError(ValueError):
     """A JSON object has more keys than any body of this service can hold."""
 
 
-def strict_json(body: bytes, max_keys: int) -> Any:
-    """Parse a JSON body, refusing duplicate keys and objects with more than `max_keys` keys.
+def strict_decoder(max_keys: int) -> json.JSONDecoder:
+    """A JSON decoder refusing duplicate keys and objects with more than `max_keys` keys.
 
-    Raises:
-        DuplicateKeyError: An object repeats a key.
-        TooManyKeysError: An object has more than `max_keys` keys.
-        ValueError: The body is not JSON (json.JSONDecodeError, UnicodeDecodeError).
-        RecursionError: The body nests deeper than the parser can follow.
+    Its errors: DuplicateKeyError, TooManyKeysError, json.JSONDecodeError, and RecursionError
+    for a document nested deeper than the parser can follow. Built once: `json.loads` with a
+    hook builds a decoder on every call, which cost a single-record request about 3 us.
     """
 
     def unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -83,7 +81,18 @@ def strict_json(body: bytes, max_keys: int) -> Any:
                 seen.add(key)
         return found
 
-    return json.loads(body, object_pairs_hook=unique)
+    return json.JSONDecoder(object_pairs_hook=unique)
+
+
+def strict_json(body: bytes, decoder: json.JSONDecoder) -> Any:
+    """Parse a JSON body as `json.loads` reads bytes (UTF-8, -16 or -32), with `decoder`.
+
+    Raises:
+        ValueError: The body is not JSON (json.JSONDecodeError, UnicodeDecodeError), or the
+            decoder refused it (see `strict_decoder`).
+        RecursionError: The body nests deeper than the parser can follow.
+    """
+    return decoder.decode(body.decode(json.detect_encoding(body), "surrogatepass"))
 
 
 @dataclass(frozen=True)
@@ -129,6 +138,7 @@ class BodyLimit:
         """Wrap `app`."""
         self.app = app
         self.rules = rules
+        self.decoder = strict_decoder(rules.max_keys)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Buffer the body up to the limit and the deadline, check it, then pass it on."""
@@ -193,7 +203,7 @@ class BodyLimit:
             # A body the size of a record: one strict parse tells all when nothing is wrong. A
             # refusal takes the long way below, so that it is the same whatever the body's size.
             try:
-                document = strict_json(body, rules.max_keys)
+                document = strict_json(body, self.decoder)
             except (ValueError, RecursionError):
                 pass
             else:
@@ -212,7 +222,7 @@ class BodyLimit:
         if refusal is not None:
             return refusal
         try:
-            strict_json(body, rules.max_keys)
+            strict_json(body, self.decoder)
         except DuplicateKeyError as error:
             return 400, {"detail": f"the key {rules.shown(error.key)} appears twice in an object"}
         except TooManyKeysError as error:
