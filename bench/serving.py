@@ -39,6 +39,7 @@ import os
 import shutil
 import signal
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -457,6 +458,15 @@ def prepare(scratch: Path, name: str, env: dict[str, str], boosting_only: bool) 
     return project
 
 
+def stored_predictions(project: Path) -> int:
+    """How many predictions the project's SQLite store holds: the log's cost grows with it."""
+    connection = sqlite3.connect(project / "data" / "feedback" / "feedback.db")
+    try:
+        return int(connection.execute("SELECT count(*) FROM predictions").fetchone()[0])
+    finally:
+        connection.close()
+
+
 def champion_kind(project: Path) -> str:
     """The kind of model the evaluation report names (`model_kind`)."""
     report = json.loads((project / "reports" / "evaluation.json").read_text("utf-8"))
@@ -506,11 +516,22 @@ def main(argv: list[str] | None = None) -> int:
             for key, served, app, body in plan:
                 result = serve_and_measure(served, env, app, "/health/ready", body, args)
                 runs.setdefault(key, []).append(result)
+        logged = {name: stored_predictions(served) for name, served in projects.items()}
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     print_table(runs, kinds, args)
+    print(
+        "\nPredictions in the store at the end (every run logs into the one it found): "
+        + ", ".join(f"{name} {count:,}" for name, count in logged.items())
+    )
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    record = {"runs": runs, "champions": kinds, "abuse": abuse, "load_average": load_average()}
+    record = {
+        "runs": runs,
+        "champions": kinds,
+        "abuse": abuse,
+        "logged": logged,
+        "load_average": load_average(),
+    }
     args.output.write_text(json.dumps(record, indent=2) + "\n", "utf-8")
     return 0
 
