@@ -122,6 +122,65 @@ def _is_json(scope: Scope) -> bool:
     return False
 
 
+class BodyDeadlines:
+    """When each request's body must have arrived, kept for all of them by one timer.
+
+    `asyncio.timeout` costs every request a timer handle, a heap entry and a cancelled
+    handle to sweep later: about 5 us of a single prediction's 60. Here a request notes its
+    deadline in a dict, and one timer, set for the earliest deadline, cancels the requests
+    whose bodies are late. A cancellation that was the deadline's alone is taken back, as
+    `asyncio.timeout` takes back its own.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        """Deadlines `seconds` after each request begins reading its body."""
+        self.seconds = seconds
+        # The task reading a body: its deadline, and how many cancellations it had before.
+        self.waiting: dict[asyncio.Task[Any], tuple[float, int]] = {}
+        self.late: set[asyncio.Task[Any]] = set()
+        self.timer: asyncio.TimerHandle | None = None
+        self.timer_loop: asyncio.AbstractEventLoop | None = None
+
+    def begin(self) -> asyncio.Task[Any]:
+        """Start the current task's deadline; call `end` with the task whatever happens."""
+        task = asyncio.current_task()
+        if task is None:
+            raise RuntimeError("a body deadline needs a running task")
+        loop = task.get_loop()
+        deadline = loop.time() + self.seconds
+        self.waiting[task] = (deadline, task.cancelling())
+        if self.timer is None or self.timer_loop is not loop:
+            self.timer, self.timer_loop = loop.call_at(deadline, self._expire, loop), loop
+        return task
+
+    def end(self, task: asyncio.Task[Any]) -> bool:
+        """Stop watching `task`; True when its body was late and that alone cancelled it."""
+        entry = self.waiting.pop(task, None)
+        if task not in self.late or entry is None:
+            return False
+        self.late.discard(task)
+        return task.uncancel() <= entry[1]
+
+    def _expire(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.timer = None
+        now = loop.time()
+        earliest = None
+        for task, (deadline, _) in list(self.waiting.items()):
+            if task.done():
+                # Its loop stopped before the request ended; nothing is left to cancel.
+                del self.waiting[task]
+                self.late.discard(task)
+            elif task.get_loop() is not loop or task in self.late:
+                continue
+            elif deadline <= now:
+                self.late.add(task)
+                task.cancel()
+            elif earliest is None or deadline < earliest:
+                earliest = deadline
+        if earliest is not None:
+            self.timer, self.timer_loop = loop.call_at(earliest, self._expire, loop), loop
+
+
 class BodyLimit:
     """Guard request bodies before the app parses or validates them.
 
@@ -139,6 +198,7 @@ class BodyLimit:
         self.app = app
         self.rules = rules
         self.decoder = strict_decoder(rules.max_keys)
+        self.deadlines = BodyDeadlines(rules.timeout)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Buffer the body up to the limit and the deadline, check it, then pass it on."""
@@ -155,28 +215,19 @@ class BodyLimit:
                 if int(value) > rules.max_bytes:
                     await send_json(send, 413, too_large)
                     return
-        chunks: list[bytes] = []
-        size = 0
+        task = self.deadlines.begin()
         try:
-            async with asyncio.timeout(rules.timeout):
-                while True:
-                    message = await receive()
-                    if message["type"] != "http.request":
-                        # The client went away; nothing to answer.
-                        return
-                    chunk = message.get("body", b"")
-                    size += len(chunk)
-                    if size > rules.max_bytes:
-                        await send_json(send, 413, too_large)
-                        return
-                    chunks.append(chunk)
-                    if not message.get("more_body", False):
-                        break
-        except TimeoutError:
+            body = await self._read(receive, send, too_large)
+        except asyncio.CancelledError:
+            if not self.deadlines.end(task):
+                raise
             late = {"detail": f"the request body did not arrive within {rules.timeout:g} seconds"}
             await send_json(send, 408, late, close=True)
             return
-        body = b"".join(chunks)
+        finally:
+            self.deadlines.end(task)
+        if body is None:
+            return
         if _is_json(scope):
             refusal = self._refusal(scope, body)
             if refusal is not None:
@@ -192,6 +243,24 @@ class BodyLimit:
             return await receive()
 
         await self.app(scope, replay, send)
+
+    async def _read(self, receive: Receive, send: Send, too_large: dict[str, Any]) -> bytes | None:
+        """The whole body; None when it was answered here (413) or the client went away."""
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                # The client went away; nothing to answer.
+                return None
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.rules.max_bytes:
+                await send_json(send, 413, too_large)
+                return None
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
 
     def _refusal(self, scope: Scope, body: bytes) -> tuple[int, dict[str, Any]] | None:
         """Why a JSON body is refused before validation, or None to let the app judge it.
