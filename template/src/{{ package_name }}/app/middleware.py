@@ -154,7 +154,11 @@ class BodyDeadlines:
         return task
 
     def end(self, task: asyncio.Task[Any]) -> bool:
-        """Stop watching `task`; True when its body was late and that alone cancelled it."""
+        """Stop watching `task`; True when its body was late and that alone cancelled it.
+
+        A second call for the same task returns False and changes nothing, so a caller may
+        ask in its `except` and still end in its `finally`.
+        """
         entry = self.waiting.pop(task, None)
         if task not in self.late or entry is None:
             return False
