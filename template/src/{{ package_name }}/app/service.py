@@ -170,13 +170,7 @@ class Service:
             return None
         values = [getattr(record, name) for name in self.fields]
         decision, score = decider.decide(values)
-        answer = describe(
-            np.array([decision]),
-            np.array([score]),
-            self.contract,
-            model.version,
-            self.threshold(model),
-        )
+        answer = describe([decision], [score], self.contract, model.version, self.threshold(model))
         prediction_id = new_prediction_id()
         log.add_rows([self._row(prediction_id, model.version, decision, score, values)])
         self._count(answer, [decision if self.regression else score])

@@ -207,7 +207,7 @@ def _candidate(model: Any, pipeline: Pipeline) -> Callable[[Values], Decision]:
             labels = np.asarray(estimator.classes_, dtype=object)
 
             def most_likely(values: Values) -> Decision:
-                proba = probabilities(np.array([transform(values)]))
+                proba = probabilities(transform(values))
                 return labels[int(proba.argmax(axis=1)[0])], float(proba.max(axis=1)[0])
 
             return most_likely
@@ -217,7 +217,7 @@ def _candidate(model: Any, pipeline: Pipeline) -> Callable[[Values], Decision]:
         raise NotCompilableError(f"no compiled form of the estimator {type(estimator).__name__}")
 
     def scored(values: Values) -> Decision:
-        score = scores(np.array([transform(values)]))
+        score = scores(transform(values))
         if threshold is None:
             return score, score
         return int(score >= threshold), score
@@ -340,64 +340,82 @@ def _one_hot(encoder: OneHotEncoder) -> Step:
     return encode
 
 
-def _probabilities(estimator: Any) -> Callable[[np.ndarray], np.ndarray]:
+def _probabilities(estimator: Any) -> Callable[[Vector], np.ndarray]:
+    """predict_proba of one transformed row: an array of one row, a column per class."""
     if type(estimator) is LogisticRegression:
         coef = estimator.coef_.T
         intercept = estimator.intercept_
         if len(estimator.classes_) <= 2:
 
-            def binary(row: np.ndarray) -> np.ndarray:
-                positive = special.expit((row @ coef + intercept).reshape(-1))
+            def binary(row: Vector) -> np.ndarray:
+                positive = special.expit((np.array([row]) @ coef + intercept).reshape(-1))
                 return np.stack([1 - positive, positive], axis=1)
 
             return binary
 
-        def multinomial(row: np.ndarray) -> np.ndarray:
-            return np.asarray(softmax(row @ coef + intercept, copy=False))
+        def multinomial(row: Vector) -> np.ndarray:
+            return np.asarray(softmax(np.array([row]) @ coef + intercept, copy=False))
 
         return multinomial
     raw = _boosted_raw(estimator)
     loss = estimator._loss  # the link sklearn itself applies, so that scores match to the bit
 
-    def boosted(row: np.ndarray) -> np.ndarray:
-        return np.asarray(loss.predict_proba(np.array([raw(row[0].tolist())])))
+    def boosted(row: Vector) -> np.ndarray:
+        return np.asarray(loss.predict_proba(np.array([raw(row)])))
 
     return boosted
 
 
 def _positive(
-    estimator: Any, probabilities: Callable[[np.ndarray], np.ndarray]
-) -> Callable[[np.ndarray], float]:
+    estimator: Any, probabilities: Callable[[Vector], np.ndarray]
+) -> Callable[[Vector], float]:
     """The probability of the positive class (the second column of predict_proba)."""
     if type(estimator) is LogisticRegression:
-        coef, intercept = estimator.coef_.T, estimator.intercept_
+        weights = estimator.coef_.ravel().tolist()
+        intercept = float(estimator.intercept_[0])
 
-        def logistic(row: np.ndarray) -> float:
-            # predict_proba's second column is this very array, unchanged by the stacking.
-            return float(special.expit((row @ coef + intercept).reshape(-1))[0])
+        def logistic(row: Vector) -> float:
+            # Plain floats: NumPy's three calls on a one-row array take five times as long.
+            # The products are added in the row's order. NumPy adds a short row the same way
+            # and a long one (about 17 features on) in another order, a few 1e-16 apart; its
+            # one-row and batch products differ as much. The check allows 1e-12. The logistic
+            # is SciPy's expit to the bit: 1 / (1 + exp(-z)), and 0 where exp overflows.
+            total = 0.0
+            for number, weight in zip(row, weights, strict=True):
+                total += number * weight
+            total += intercept
+            return 1.0 / (1.0 + _exp(-total))
 
         return logistic
 
-    def second_column(row: np.ndarray) -> float:
+    def second_column(row: Vector) -> float:
         return float(probabilities(row)[0, 1])
 
     return second_column
 
 
-def _regressor(estimator: Any) -> Callable[[np.ndarray], float]:
+def _exp(number: float) -> float:
+    """math.exp, inf where the result overflows a double (as NumPy's exp gives it)."""
+    try:
+        return math.exp(number)
+    except OverflowError:
+        return math.inf
+
+
+def _regressor(estimator: Any) -> Callable[[Vector], float]:
     if type(estimator) is QuantileRegressor:
         coef, intercept = estimator.coef_, estimator.intercept_
 
-        def linear(row: np.ndarray) -> float:
-            return float((row @ coef + intercept)[0])
+        def linear(row: Vector) -> float:
+            return float((np.array([row]) @ coef + intercept)[0])
 
         return linear
     if type(estimator) is HistGradientBoostingRegressor:
         raw = _boosted_raw(estimator)
         inverse = estimator._loss.link.inverse
 
-        def boosted(row: np.ndarray) -> float:
-            return float(inverse(np.array(raw(row[0].tolist())))[0])
+        def boosted(row: Vector) -> float:
+            return float(inverse(np.array(raw(row)))[0])
 
         return boosted
     raise NotCompilableError(f"no compiled form of the regressor {type(estimator).__name__}")
@@ -511,7 +529,7 @@ def _write_node(tree: list[Node], index: int, depth: int, lines: list[str]) -> N
     _write_node(tree, right, depth + 1, lines)
 
 
-def _isolation_forest(forest: IsolationForest) -> Callable[[np.ndarray], float]:
+def _isolation_forest(forest: IsolationForest) -> Callable[[Vector], float]:
     """Minus sklearn's score_samples: 2 ** -(mean path length / expected path length)."""
     from sklearn.ensemble._iforest import _average_path_length
 
@@ -537,9 +555,9 @@ def _isolation_forest(forest: IsolationForest) -> Callable[[np.ndarray], float]:
     ]
     denominator = len(forest.estimators_) * _average_path_length([forest._max_samples])
 
-    def score(row: np.ndarray) -> float:
+    def score(row: Vector) -> float:
         # sklearn reads the features as float32 before comparing them with the thresholds.
-        numbers = row.astype(np.float32)[0].tolist()
+        numbers = np.array(row, dtype=np.float32).tolist()
         depth = 0.0
         for (left, right, feature, threshold, missing_left, depths), subset in zip(
             trees, subsets, strict=True
