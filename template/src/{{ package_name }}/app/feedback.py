@@ -185,16 +185,37 @@ SQLITE_INSERT = (
 )
 
 
-def _sqlite_row(row: dict[str, Any]) -> tuple[Any, ...]:
-    """A prediction row in SQLite's storage format of SQLAlchemy's DateTime and JSON types."""
-    return (
-        row["prediction_id"],
-        row["created_at"].isoformat(" ", "microseconds"),
-        row["model_version"],
-        json.dumps(row["prediction"]),
-        row["score"],
-        json.dumps(row["features"]),
-    )
+# json.dumps with its defaults, without its per-call checks: what SQLAlchemy's JSON type writes.
+_JSON_TEXT = json.JSONEncoder().encode
+# The JSON of predictions seen so far, by type and value: a service answers with a few labels.
+_PREDICTION_TEXTS: dict[tuple[type, Any], str] = {}
+_PREDICTION_TEXTS_KEPT = 256
+
+
+def _prediction_text(value: Any) -> str:
+    """json.dumps(value), looked up when the value was seen before (1, True and 1.0 apart)."""
+    key = (type(value), value)
+    text = _PREDICTION_TEXTS.get(key)
+    if text is None:
+        text = _JSON_TEXT(value)
+        if len(_PREDICTION_TEXTS) < _PREDICTION_TEXTS_KEPT:
+            _PREDICTION_TEXTS[key] = text
+    return text
+
+
+def _sqlite_rows(rows: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    """Prediction rows in SQLite's storage format of SQLAlchemy's DateTime and JSON types."""
+    return [
+        (
+            row["prediction_id"],
+            row["created_at"].isoformat(" ", "microseconds"),
+            row["model_version"],
+            _prediction_text(row["prediction"]),
+            row["score"],
+            _JSON_TEXT(row["features"]),
+        )
+        for row in rows
+    ]
 
 
 class MissingStoreError(FeedbackError):
@@ -345,7 +366,7 @@ class FeedbackStore:
                     # that answers requests: sqlite3's executemany of plain tuples takes about a
                     # fifth less interpreter time than SQLAlchemy's per-row bind processing. The
                     # values are stored as SQLAlchemy stores them: every reader sees the same.
-                    connection.exec_driver_sql(SQLITE_INSERT, [_sqlite_row(row) for row in rows])
+                    connection.exec_driver_sql(SQLITE_INSERT, _sqlite_rows(rows))
                 else:
                     connection.execute(PREDICTIONS.insert(), rows)
         except SQLAlchemyError as error:
