@@ -146,6 +146,7 @@ EXPECTED_FILES = {
     "tests/unit/test_gate.py",
     "tests/unit/test_infer.py",
     "tests/unit/test_label.py",
+    "tests/unit/test_metrics.py",
     "tests/unit/test_monitor.py",
     "tests/unit/test_registry.py",
     "tests/unit/test_rules.py",
