@@ -187,13 +187,20 @@ SQLITE_INSERT = (
 
 # json.dumps with its defaults, without its per-call checks: what SQLAlchemy's JSON type writes.
 _JSON_TEXT = json.JSONEncoder().encode
-# The JSON of predictions seen so far, by type and value: a service answers with a few labels.
+# The JSON of labels seen so far, by type and value: a classifier answers with a few of them.
 _PREDICTION_TEXTS: dict[tuple[type, Any], str] = {}
 _PREDICTION_TEXTS_KEPT = 256
+_LABEL_TYPES = frozenset({str, int, bool})
 
 
 def _prediction_text(value: Any) -> str:
-    """json.dumps(value), looked up when the value was seen before (1, True and 1.0 apart)."""
+    """json.dumps(value); a label's (text, integer, boolean: 1 and True apart) once seen.
+
+    Numbers with a fraction (a regression's values) rarely repeat, and 0.0 equals -0.0 as a
+    key, so they are encoded every time.
+    """
+    if type(value) not in _LABEL_TYPES:
+        return _JSON_TEXT(value)
     key = (type(value), value)
     text = _PREDICTION_TEXTS.get(key)
     if text is None:
