@@ -7,6 +7,7 @@ import math
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -29,6 +30,54 @@ CONTENT_TYPE = CONTENT_TYPE_LATEST
 Labels = tuple[str, ...]
 
 
+@dataclass
+class TallyCounter:
+    """A counter's values by label values: [count, created] each."""
+
+    name: str
+    documentation: str
+    labels: Labels
+    values: dict[Labels, list[float]] = field(default_factory=dict)
+
+    def inc(self, key: Labels) -> None:
+        """Add one under the label values `key` (hold the tally's lock)."""
+        count = self.values.get(key)
+        if count is None:
+            count = self.values[key] = [0.0, time.time()]
+        count[0] += 1
+
+
+@dataclass
+class TallyHistogram:
+    """A histogram's values by label values: a count per bound and +Inf, the sum, created."""
+
+    name: str
+    documentation: str
+    labels: Labels
+    bounds: tuple[float, ...]
+    values: dict[Labels, list[float]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        """The `le` labels as prometheus-client's own Histogram writes them (1.0, 1e+06, +Inf)."""
+        edges = (*self.bounds, math.inf)
+        self.edges = [floatToGoString(edge) for edge in edges]  # type: ignore[no-untyped-call]
+        if not self.labels:  # the one series exists from the start, as prometheus-client's
+            self._series(())
+
+    def _series(self, key: Labels) -> list[float]:
+        counts = self.values.get(key)
+        if counts is None:
+            counts = self.values[key] = [0.0] * (len(self.bounds) + 2) + [time.time()]
+        return counts
+
+    def observe(self, key: Labels, value: float) -> None:
+        """Count `value` in its bucket (the first bound it does not exceed) and in the sum."""
+        counts = self._series(key)
+        if value == value:  # NaN: in no bucket, as prometheus-client counts it
+            counts[bisect.bisect_left(self.bounds, value)] += 1
+        counts[-2] += value
+
+
 class Tally(Collector):
     """Counters and histograms kept as plain numbers, turned into metric families when scraped.
 
@@ -43,69 +92,53 @@ class Tally(Collector):
     def __init__(self) -> None:
         """An empty tally; add its metrics with `counter` and `histogram`, then register it."""
         self.lock = threading.Lock()
-        self.counters: list[tuple[str, str, Labels, dict[Labels, list[float]]]] = []
-        self.histograms: list[tuple[str, str, Labels, list[str], dict[Labels, list[float]]]] = []
+        self.counters: list[TallyCounter] = []
+        self.histograms: list[TallyHistogram] = []
 
-    def counter(
-        self, name: str, documentation: str, labels: Labels = ()
-    ) -> dict[Labels, list[float]]:
-        """A counter's values by label values: [count, created] each."""
-        values: dict[Labels, list[float]] = {}
-        self.counters.append((name, documentation, labels, values))
-        return values
+    def counter(self, name: str, documentation: str, labels: Labels = ()) -> TallyCounter:
+        """A new counter of this tally."""
+        counter = TallyCounter(name, documentation, labels)
+        self.counters.append(counter)
+        return counter
 
     def histogram(
         self, name: str, documentation: str, buckets: Sequence[float], labels: Labels = ()
-    ) -> dict[Labels, list[float]]:
-        """A histogram's values by label values: one count per bucket, +Inf, sum, created."""
-        values: dict[Labels, list[float]] = {}
-        bounds = (*(float(bound) for bound in buckets), math.inf)
-        # The `le` labels as prometheus-client's own Histogram writes them (1.0, 1e+06, +Inf).
-        edges = [floatToGoString(bound) for bound in bounds]  # type: ignore[no-untyped-call]
-        self.histograms.append((name, documentation, labels, edges, values))
-        if not labels:
-            values[()] = self.new_histogram(buckets)
-        return values
-
-    @staticmethod
-    def new_histogram(bounds: Sequence[float]) -> list[float]:
-        """Zero counts for every bound and +Inf, a zero sum, created now."""
-        return [0.0] * (len(bounds) + 2) + [time.time()]
-
-    @staticmethod
-    def observe(counts: list[float], bounds: tuple[float, ...], value: float) -> None:
-        """Count `value` in its bucket (the first bound it does not exceed) and in the sum."""
-        if value == value:  # NaN: in no bucket, as prometheus-client counts it
-            counts[bisect.bisect_left(bounds, value)] += 1
-        counts[-2] += value
+    ) -> TallyHistogram:
+        """A new histogram of this tally with these bucket bounds (+Inf is added)."""
+        bounds = tuple(float(bound) for bound in buckets)
+        histogram = TallyHistogram(name, documentation, labels, bounds)
+        self.histograms.append(histogram)
+        return histogram
 
     def collect(self) -> Iterator[Metric]:
         """The tallied metrics as prometheus-client's families, read under the lock."""
         with self.lock:
             counters = [
-                (name, doc, labels, [(key, list(value)) for key, value in values.items()])
-                for name, doc, labels, values in self.counters
+                (counter, [(key, list(value)) for key, value in counter.values.items()])
+                for counter in self.counters
             ]
             histograms = [
-                (name, doc, labels, bounds, [(key, list(value)) for key, value in values.items()])
-                for name, doc, labels, bounds, values in self.histograms
+                (histogram, [(key, list(value)) for key, value in histogram.values.items()])
+                for histogram in self.histograms
             ]
-        for name, documentation, labels, rows in counters:
-            counter = CounterMetricFamily(name, documentation, labels=labels)
+        for counter, rows in counters:
+            family = CounterMetricFamily(counter.name, counter.documentation, labels=counter.labels)
             for key, (count, created) in rows:
-                counter.add_metric(key, count, created=created)
-            yield counter
-        for name, documentation, labels, edges, rows in histograms:
-            histogram = HistogramMetricFamily(name, documentation, labels=labels)
+                family.add_metric(key, count, created=created)
+            yield family
+        for histogram, rows in histograms:
+            buckets = HistogramMetricFamily(
+                histogram.name, histogram.documentation, labels=histogram.labels
+            )
             for key, counts in rows:
                 cumulative, total = [], 0.0
-                for edge, count in zip(edges, counts[:-2], strict=True):
+                for edge, count in zip(histogram.edges, counts[:-2], strict=True):
                     total += count
                     cumulative.append((edge, total))
-                histogram.add_metric(list(key), cumulative, sum_value=counts[-2])
-                named = dict(zip(labels, key, strict=True))
-                histogram.add_sample(name + "_created", named, counts[-1])
-            yield histogram
+                buckets.add_metric(list(key), cumulative, sum_value=counts[-2])
+                named = dict(zip(histogram.labels, key, strict=True))
+                buckets.add_sample(histogram.name + "_created", named, counts[-1])
+            yield buckets
 
 
 class ServiceMetrics:
@@ -149,33 +182,21 @@ class ServiceMetrics:
             "Predictions by predicted class (regression: counted without a class).",
             ("label",),
         )
-        self.score_bounds = tuple(
-            float(bound)
-            for bound in (
-                VALUE_BUCKETS
-                if self.task in ("regression", "multiclass_classification")
-                else SCORE_BUCKETS
-            )
-        )
         self.scores = predicted.histogram(
             "prediction_score",
             "Scores behind the predictions (regression: the predicted values).",
-            self.score_bounds,
-        )[()]
+            VALUE_BUCKETS
+            if self.task in ("regression", "multiclass_classification")
+            else SCORE_BUCKETS,
+        )
         self.registry.register(predicted)
         self.served, self.predictions = served, predicted
 
     def observe_request(self, method: str, path: str, status: str, seconds: float) -> None:
         """Count one answered request and its duration; the labels must come from closed sets."""
         with self.served.lock:
-            count = self.requests.get((method, path, status))
-            if count is None:
-                count = self.requests[(method, path, status)] = [0.0, time.time()]
-            count[0] += 1
-            counts = self.latency.get((method, path))
-            if counts is None:
-                counts = self.latency[(method, path)] = Tally.new_histogram(LATENCY_BUCKETS)
-            Tally.observe(counts, LATENCY_BUCKETS, seconds)
+            self.requests.inc((method, path, status))
+            self.latency.observe((method, path), seconds)
 
     def observe_unlogged(self, count: int) -> None:
         """Count predictions answered but never written to the store."""
@@ -185,12 +206,9 @@ class ServiceMetrics:
         """Count predictions by class and record their scores."""
         with self.predictions.lock:
             for label in labels:
-                count = self.predicted.get((label,))
-                if count is None:
-                    count = self.predicted[(label,)] = [0.0, time.time()]
-                count[0] += 1
+                self.predicted.inc((label,))
             for score in scores:
-                Tally.observe(self.scores, self.score_bounds, score)
+                self.scores.observe((), score)
 
     def render(self) -> bytes:
         """The metrics in Prometheus' text format."""
