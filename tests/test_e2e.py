@@ -112,7 +112,7 @@ def test_default_project_is_green_in_every_stage_and_serves_predictions(
         on_ci = subprocess.run(
             [*uv(), "run", "--locked", "nox", "-s", "security"],
             cwd=project,
-            env=uv_environment() | {"GITHUB_ACTIONS": "true"},
+            env=uv_environment(project) | {"GITHUB_ACTIONS": "true"},
             capture_output=True,
             text=True,
             check=False,
@@ -147,7 +147,7 @@ def test_default_project_is_green_in_every_stage_and_serves_predictions(
     server = subprocess.Popen(
         [*uv(), "run", "--locked", "nox", "-s", "serve", "--", "--port", str(port)],
         cwd=project,
-        env=uv_environment(),
+        env=uv_environment(project),
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,

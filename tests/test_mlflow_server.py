@@ -86,7 +86,7 @@ def test_pipeline_registers_to_a_tracking_server(render: Render, tmp_path: Path)
         server = subprocess.Popen(
             command,
             cwd=project,
-            env=uv_environment() | {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
+            env=uv_environment(project) | {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
             stdout=output,
             stderr=subprocess.STDOUT,
             start_new_session=True,
