@@ -208,6 +208,19 @@ def run(
     return result
 
 
+def judge_champion(project: Path, *suites: str) -> subprocess.CompletedProcess[str]:
+    """Run the suites that judge the champion the pipeline promoted, in one pytest process.
+
+    `uv run nox -s bias model` runs the same pytest commands, one process each; every start
+    imports the project and its libraries again (about 5 s on 2 idle cores). The default
+    project runs the sessions themselves. The run fails the test when the suites skipped the
+    champion because there was none.
+    """
+    judged = run([*uv(), "run", "--locked", "pytest", *suites], project)
+    assert "no champion registered yet" not in judged.stdout, "the suites skipped the champion"
+    return judged
+
+
 def snapshot_repository(destination: Path, tag: str = "v0.1.0") -> Path:
     """A git repository holding this checkout's files as they are now, committed and tagged."""
     copy_checkout(destination)

@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 from sklearn import datasets
 
-from tests.conftest import Render, run, uv
+from tests.conftest import Render, judge_champion, run, uv
 
 pytestmark = pytest.mark.e2e
 
@@ -160,12 +160,12 @@ def test_own_data_is_green_with_no_hand_edit(render: Render, tmp_path: Path, nam
     package = "customer_churn"
     target = case.answers["target_name"]
     assert declared(project / "src" / package / "schema.py") == set(frame.columns) - {target}
-    # The default sessions, as `uv run nox` runs them; then bias and model again, to judge the
-    # champion the pipeline promoted (nox runs a session once per call).
+    # The default sessions, as `uv run nox` runs them; then the bias and model suites again, to
+    # judge the champion the pipeline promoted (nox runs a session once per call).
     result = run([*uv(), "run", "--locked", "nox"], project)
     output = result.stdout + result.stderr
     assert "Session pipeline was successful" in output
-    run([*uv(), "run", "--locked", "nox", "-s", "bias", "model"], project)
+    judge_champion(project, "tests/bias", "tests/model")
     card = (project / "reports" / "model_card.md").read_text(encoding="utf-8")
     data_section = card.split("## Data", 1)[1].split("##", 1)[0]
     assert "synthetic" not in data_section, "the model card says it was trained on demo rows"
