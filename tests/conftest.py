@@ -216,9 +216,13 @@ def judge_champion(project: Path, *suites: str) -> subprocess.CompletedProcess[s
     project runs the sessions themselves. The run fails the test when the suites skipped the
     champion because there was none.
     """
-    judged = run([*uv(), "run", "--locked", "pytest", *suites], project)
-    assert "no champion registered yet" not in judged.stdout, "the suites skipped the champion"
-    return judged
+    return champion_judged(run([*uv(), "run", "--locked", "pytest", *suites], project))
+
+
+def champion_judged(result: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
+    """The run of the bias and model suites, after checking they did not skip the champion."""
+    assert "no champion registered yet" not in result.stdout, "the suites skipped the champion"
+    return result
 
 
 def snapshot_repository(destination: Path, tag: str = "v0.1.0") -> Path:

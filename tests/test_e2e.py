@@ -14,7 +14,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import TASK_TYPES, Render, judge_champion, run, uv, uv_environment
+from tests.conftest import (
+    TASK_TYPES,
+    Render,
+    champion_judged,
+    judge_champion,
+    run,
+    uv,
+    uv_environment,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -76,8 +84,7 @@ def assert_green(project: Path, *, every_stage: bool = False) -> None:
     # sessions themselves in the default project and in one pytest process in the others. The
     # -k expression names API modules only, so bias and model run all of their tests under it.
     if every_stage:
-        champion = run([*nox, "-s", "bias", "model", "api", "deploy"], project)
-        assert "no champion registered yet" not in champion.stdout, "bias and model skipped it"
+        champion_judged(run([*nox, "-s", "bias", "model", "api", "deploy"], project))
     else:
         judge_champion(project, "tests/bias", "tests/model", "tests/api", "-k", SCHEMA_DRIVEN)
 
