@@ -368,7 +368,12 @@ def run_pipeline(
         source=raw_records_path(contract, settings.raw_dir).name,
     )
     step("explore")
-    exploration = explore(records, contract, settings.path(settings.reports_dir) / "explore")
+    exploration = explore(
+        records,
+        contract,
+        settings.path(settings.reports_dir) / "explore",
+        lambda done: step(f"explore: {done}"),
+    )
     step("calibrate the baseline")
     splits = data_splits(settings, contract, records)
     baseline = fit_baseline(contract, splits)

@@ -222,7 +222,12 @@ def plot_correlation(frame: pd.DataFrame, contract: Contract) -> Figure:
     return figure
 
 
-def explore(frame: pd.DataFrame, contract: Contract, out_dir: Path) -> Path:
+def explore(
+    frame: pd.DataFrame,
+    contract: Contract,
+    out_dir: Path,
+    progress: Callable[[str], None] = lambda _: None,
+) -> Path:
     """Write a Markdown report with one PNG per question worth asking of the data.
 
     Every plot is drawn in memory before anything is written, so a failure leaves no files
@@ -234,6 +239,8 @@ def explore(frame: pd.DataFrame, contract: Contract, out_dir: Path) -> Path:
         frame: The records to explore; the target column is optional (unlabelled data).
         contract: The planning contract: target, task type, sensitive features, limits.
         out_dir: Folder for report.md and its PNG files.
+        progress: Told "plot N of M" before each plot is drawn: a plot takes a fifth of a
+            second or so, two per feature, so wide data keeps a report busy for minutes.
 
     Returns:
         The path of report.md.
@@ -250,10 +257,15 @@ def explore(frame: pd.DataFrame, contract: Contract, out_dir: Path) -> Path:
     target_plots: list[_Plot] = []
     overview: list[_Plot] = []
     by_feature: dict[str, list[_Plot]] = {column: [] for column in features}
+    # The target's plot, missing values, correlation; per feature its distribution, and the
+    # target by it when there is a target.
+    total = 2 + len(features) + (1 + len(features) if has_target else 0)
+    drawn = itertools.count(1)
 
     def draw(
         into: list[_Plot], stem: str, title: str, caption: str, make: Callable[[], Figure]
     ) -> None:
+        progress(f"plot {next(drawn)} of {total}")
         into.append(_Plot(names.png(stem), title, caption, png(make())))
 
     if has_target:
