@@ -83,10 +83,11 @@ def where_it_lands(project: Path, question: str) -> list[object]:
     return [*places[question], answers[question]]
 
 
-# project_name and project_slug are the sources other answers are derived from (slug, package):
-# each is asked alone, so that the derived defaults meet the hostile text too. The other
-# questions take the answer all at once, in one copy instead of one each.
-DERIVED_FROM = ["project_name", "project_slug"]
+# The project's name is where the slug's default comes from, and the slug is where the
+# package's comes from. The slug is asked alone, so that the package's default meets the
+# hostile text; every other question takes it together with the name (the slug left to its
+# default from the name), in one copy instead of one each.
+DERIVED_FROM = ["project_slug"]
 TOGETHER = [q for q in FREE_TEXT + IDENTIFIERS + COLUMN_NAMES if q not in DERIVED_FROM]
 
 
