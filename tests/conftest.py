@@ -93,7 +93,42 @@ def checkout_snapshot() -> Path:
 
 
 def render_project(destination: Path, answers: dict[str, Any], *, tasks: bool = False) -> Path:
-    """Render this checkout, uncommitted changes included, with the defaults plus `answers`."""
+    """Render this checkout, uncommitted changes included, with the defaults plus `answers`.
+
+    Without its tasks, a copy into a new folder is a function of the answers alone: the
+    template's files name no path, time or machine, and the answers file names the template's
+    snapshot, which is this process's. So each set of answers is rendered once per test
+    process and each test gets its own copy of the files (the template's tests ask for the
+    same defaults 17 times and each answer matrix entry three times, 1-2 s of CPU a copy). The
+    first copy of a set of answers renders into `destination` itself, so a refusal is always
+    Copier's, in the test's own folder; so is a copy with tasks, or into a folder with files.
+    """
+    if tasks or (destination.exists() and any(destination.iterdir())):
+        return copier_copy(destination, answers, tasks=tasks)
+    key = repr(sorted(answers.items()))
+    if key in _RENDERED:
+        shutil.copytree(_RENDERED[key], destination, symlinks=True, dirs_exist_ok=True)
+        return destination
+    copier_copy(destination, answers, tasks=False)
+    _RENDERED[key] = Path(render_home()) / str(len(_RENDERED))
+    shutil.copytree(destination, _RENDERED[key], symlinks=True)
+    return destination
+
+
+# The projects this test process rendered without tasks, by their answers (render_project).
+_RENDERED: dict[str, Path] = {}
+
+
+@functools.cache
+def render_home() -> str:
+    """The folder of this test process's rendered projects, removed when the process ends."""
+    folder = tempfile.mkdtemp(prefix="copier-mlops-rendered-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
+
+
+def copier_copy(destination: Path, answers: dict[str, Any], *, tasks: bool) -> Path:
+    """`copier copy` of this checkout's snapshot with the defaults plus `answers`."""
     copier.run_copy(
         str(checkout_snapshot()),
         destination,
