@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import TASK_TYPES, Render
+from tests.conftest import TASK_TYPES, Render, copier_copy
 
 EXPECTED_FILES = {
     ".copier-answers.yml",
@@ -254,6 +254,20 @@ def test_render_matrix(render: Render, answers: dict) -> None:
             json.loads(text)
         elif path.suffix == ".py":
             compile(text, str(path), "exec")
+
+
+def test_a_copy_is_the_same_wherever_it_is_made(tmp_path: Path) -> None:
+    """The files depend on the answers alone: no path, time or machine is rendered into them.
+
+    Updates diff a project against a fresh render of its answers, and the template's tests
+    render each set of answers once per process (tests/conftest.py): both rely on it.
+    """
+    answers = {"task_type": "multiclass_classification", "scale_out": "dask"}
+    here = copier_copy(tmp_path / "here", answers, tasks=False)
+    there = copier_copy(tmp_path / "deeper" / "elsewhere" / "there", answers, tasks=False)
+    files = project_files(here)
+    assert files == project_files(there)
+    assert all((here / name).read_bytes() == (there / name).read_bytes() for name in files)
 
 
 @pytest.mark.parametrize("answers", MATRIX[:4] + MATRIX[-4:])
