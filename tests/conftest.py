@@ -87,9 +87,7 @@ def checkout_snapshot() -> Path:
     Copier clones a git template for every copy (to apply uncommitted changes on top of HEAD);
     from a plain folder it reads the files in place: the same files, a second less per copy.
     """
-    folder = Path(tempfile.mkdtemp(prefix="copier-mlops-checkout-"))
-    atexit.register(shutil.rmtree, folder, ignore_errors=True)
-    return copy_checkout(folder)
+    return copy_checkout(Path(process_folder("checkout")))
 
 
 def render_project(destination: Path, answers: dict[str, Any], *, tasks: bool = False) -> Path:
@@ -110,21 +108,13 @@ def render_project(destination: Path, answers: dict[str, Any], *, tasks: bool = 
         shutil.copytree(_RENDERED[key], destination, symlinks=True, dirs_exist_ok=True)
         return destination
     copier_copy(destination, answers, tasks=False)
-    _RENDERED[key] = Path(render_home()) / str(len(_RENDERED))
+    _RENDERED[key] = Path(process_folder("rendered")) / str(len(_RENDERED))
     shutil.copytree(destination, _RENDERED[key], symlinks=True)
     return destination
 
 
 # The projects this test process rendered without tasks, by their answers (render_project).
 _RENDERED: dict[str, Path] = {}
-
-
-@functools.cache
-def render_home() -> str:
-    """The folder of this test process's rendered projects, removed when the process ends."""
-    folder = tempfile.mkdtemp(prefix="copier-mlops-rendered-")
-    atexit.register(shutil.rmtree, folder, ignore_errors=True)
-    return folder
 
 
 def copier_copy(destination: Path, answers: dict[str, Any], *, tasks: bool) -> Path:
@@ -172,7 +162,7 @@ def uv_environment(project: Path | None = None) -> dict[str, str]:
     # 3-5 s of CPU a process, dozens of processes a project. A user's machine keeps bytecode;
     # so do these projects, outside their folders.
     if env.pop("PYTHONDONTWRITEBYTECODE", None) and "PYTHONPYCACHEPREFIX" not in env:
-        env["PYTHONPYCACHEPREFIX"] = bytecode_cache()
+        env["PYTHONPYCACHEPREFIX"] = process_folder("bytecode")
     if project is not None:
         env["UV_PROJECT_ENVIRONMENT"] = str(project_environment(project))
     return env
@@ -192,7 +182,7 @@ def project_environment(project: Path) -> Path:
     compiled all of pandas, scikit-learn and MLflow again (about 15 s of CPU a project on a
     slow host). At one path, a file uv links from the same cached wheel keeps its bytecode.
     """
-    folder = Path(environment_home()) / "venv"
+    folder = Path(process_folder("environment")) / "venv"
     project = project.resolve()
     if _ENVIRONMENT_HOLDER.get("project") != project:
         shutil.rmtree(folder, ignore_errors=True)
@@ -201,17 +191,9 @@ def project_environment(project: Path) -> Path:
 
 
 @functools.cache
-def environment_home() -> str:
-    """The folder of this test process's project environment, removed when the process ends."""
-    folder = tempfile.mkdtemp(prefix="copier-mlops-environment-")
-    atexit.register(shutil.rmtree, folder, ignore_errors=True)
-    return folder
-
-
-@functools.cache
-def bytecode_cache() -> str:
-    """A folder for the generated projects' bytecode, removed when this test process ends."""
-    folder = tempfile.mkdtemp(prefix="copier-mlops-bytecode-")
+def process_folder(purpose: str) -> str:
+    """This test process's folder for `purpose` (one each), removed when the process ends."""
+    folder = tempfile.mkdtemp(prefix=f"copier-mlops-{purpose}-")
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
     return folder
 
