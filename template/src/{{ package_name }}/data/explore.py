@@ -257,26 +257,23 @@ def explore(
     target_plots: list[_Plot] = []
     overview: list[_Plot] = []
     by_feature: dict[str, list[_Plot]] = {column: [] for column in features}
-    # The target's plot, missing values, correlation; per feature its distribution, and the
-    # target by it when there is a target.
-    total = 2 + len(features) + (1 + len(features) if has_target else 0)
-    drawn = itertools.count(1)
+    # Every plot is planned first and drawn after, so the progress count is the plan's length.
+    planned: list[tuple[list[_Plot], str, str, str, Callable[[], Figure]]] = []
 
-    def draw(
+    def plan(
         into: list[_Plot], stem: str, title: str, caption: str, make: Callable[[], Figure]
     ) -> None:
-        progress(f"plot {next(drawn)} of {total}")
-        into.append(_Plot(names.png(stem), title, caption, png(make())))
+        planned.append((into, stem, title, caption, make))
 
     if has_target:
-        draw(
+        plan(
             target_plots,
             "target-distribution",
             f"Distribution of {contract.task.target}",
             _TARGET_CAPTIONS[contract.task.type],
             partial(plot_target, frame, contract),
         )
-    draw(
+    plan(
         overview,
         "missing-values",
         "Missing values per column",
@@ -284,7 +281,7 @@ def explore(
         f"({_pct(contract.data.max_missing_rate, 0)}) allows; look for columns missing together.",
         partial(plot_missing, frame, contract),
     )
-    draw(
+    plan(
         overview,
         "correlation",
         "Rank correlation of numeric features and the target",
@@ -295,7 +292,7 @@ def explore(
     sensitive = set(contract.fairness.sensitive_features)
     for column in features:
         numeric = _is_numeric(frame[column])
-        draw(
+        plan(
             by_feature[column],
             f"distribution-{column}",
             f"Distribution of {column}",
@@ -306,13 +303,16 @@ def explore(
             caption = _target_by_caption(frame, column, contract)
             if column in sensitive:
                 caption += " This is a sensitive feature: a gap here is a fairness question first."
-            draw(
+            plan(
                 by_feature[column],
                 f"{contract.task.target}-by-{column}",
                 f"{contract.task.target} by {column}",
                 caption,
                 partial(plot_target_by, frame, column, contract),
             )
+    for number, (into, stem, title, caption, make) in enumerate(planned, start=1):
+        progress(f"plot {number} of {len(planned)}")
+        into.append(_Plot(names.png(stem), title, caption, png(make())))
     report = _report(frame, contract, skipped, target_plots, overview, by_feature)
     for plot in [*target_plots, *overview, *(p for plots in by_feature.values() for p in plots)]:
         write_atomic(out_dir / plot.file, plot.png)
