@@ -75,6 +75,24 @@ def test_ci_workflow_is_locked_down(render: Render) -> None:
     assert workflow["env"]["UV_PYTHON_DOWNLOADS"] == "never"
 
 
+def test_types_stage_restores_the_mypy_cache_where_the_session_keeps_it(render: Render) -> None:
+    """Before mypy runs, CI restores its cache from the folder the types session writes."""
+    project = render()
+    workflow = yaml.safe_load((project / ".github/workflows/ci.yml").read_text(encoding="utf-8"))
+    steps = workflow["jobs"]["types"]["steps"]
+    cache = next(step for step in steps if step.get("uses", "").startswith("actions/cache@"))
+    mypy = next(step for step in steps if "run" in step)
+    assert steps.index(cache) < steps.index(mypy)
+    noxfile = (project / "noxfile.py").read_text(encoding="utf-8")
+    kept = re.search(r'^MYPY_CACHE = Path\("([^"]+)"\)$', noxfile, re.MULTILINE)
+    assert kept is not None
+    assert cache["with"]["path"] == kept.group(1)
+    # A new lock or mypy setting saves a new cache, starting from the newest older one.
+    key = cache["with"]["key"]
+    assert "hashFiles('uv.lock', 'pyproject.toml')" in key
+    assert key.startswith(cache["with"]["restore-keys"])
+
+
 def test_security_stage_reads_the_whole_history_and_keeps_the_sbom(render: Render) -> None:
     """The security job checks out every commit and uploads the SBOM the session writes."""
     workflow = yaml.safe_load((render() / ".github/workflows/ci.yml").read_text(encoding="utf-8"))
