@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
+import inspect
 import itertools
 import math
 import re
+import secrets
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
+import matplotlib
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
@@ -34,6 +38,10 @@ QUANTILE_BINS = 10
 SKEWNESS_FOR_LOG_SCALE = 2.0
 MIN_ROWS_FOR_IDENTIFIER = 100
 EN_DASH = "\u2013"  # between the ends of a range, where a hyphen would read as a minus sign
+# The report's last line: what it was drawn from, so an unchanged report is not drawn again.
+DRAWN_FROM = re.compile(r"^<!-- drawn from (?P<key>[0-9a-f]{64}) -->$", re.MULTILINE)
+_IMAGE = re.compile(r"!\[(?:\\.|[^\]\\])*\]\(([^)]+)\)")  # an embedded plot: ![title](file)
+UNCHANGED = "unchanged: same rows, contract, schema and code as when it was drawn"
 
 
 class ExploreError(ProjectError, ValueError):
@@ -227,6 +235,8 @@ def explore(
     contract: Contract,
     out_dir: Path,
     progress: Callable[[str], None] = lambda _: None,
+    *,
+    redraw: bool = False,
 ) -> Path:
     """Write a Markdown report with one PNG per question worth asking of the data.
 
@@ -235,17 +245,27 @@ def explore(
     has all of its plots. Figures are built with matplotlib's object API, outside pyplot: no
     backend is switched and no figure stays open.
 
+    A report already in out_dir that was drawn from the same rows, contract, feature schema,
+    plotting code and library versions, with all of its plots, is kept as it is: re-running the
+    pipeline to try another model does not draw the same plots again.
+
     Args:
         frame: The records to explore; the target column is optional (unlabelled data).
         contract: The planning contract: target, task type, sensitive features, limits.
         out_dir: Folder for report.md and its PNG files.
         progress: Told "plot N of M" before each plot is drawn: a plot takes a fifth of a
             second or so, two per feature, so wide data keeps a report busy for minutes.
+            Told UNCHANGED instead when the report on disk is kept.
+        redraw: Draw every plot even if the report on disk is unchanged.
 
     Returns:
         The path of report.md.
     """
     _check(frame)
+    drawn_from = _drawn_from(frame, contract)
+    if not redraw and _is_current(out_dir / REPORT_FILE, drawn_from):
+        progress(UNCHANGED)
+        return out_dir / REPORT_FILE
     features = feature_columns(frame, contract)
     skipped = [
         column
@@ -314,6 +334,7 @@ def explore(
         progress(f"plot {number} of {len(planned)}")
         into.append(_Plot(names.png(stem), title, caption, png(make())))
     report = _report(frame, contract, skipped, target_plots, overview, by_feature)
+    report += f"\n<!-- drawn from {drawn_from} -->\n"
     for plot in [*target_plots, *overview, *(p for plots in by_feature.values() for p in plots)]:
         write_atomic(out_dir / plot.file, plot.png)
     return write_atomic(out_dir / REPORT_FILE, report.encode("utf-8"))
@@ -571,6 +592,45 @@ def _group_axis_label(column: str, groups: _Groups) -> str:
 
 
 # --- columns -------------------------------------------------------------------------------
+
+
+def _drawn_from(frame: pd.DataFrame, contract: Contract) -> str:
+    """A digest of everything a report shows: any change to one of them draws it again.
+
+    The rows (values, order, column names and types), the contract, the feature schema (its
+    descriptions label the axes), this module's and the PNG writer's code, matplotlib's
+    settings and the versions of the libraries that draw. Hashing a million rows takes well
+    under a second; drawing takes a fifth of a second a plot.
+    """
+    digest = hashlib.sha256()
+    digest.update(repr([(str(name), str(kind)) for name, kind in frame.dtypes.items()]).encode())
+    try:
+        rows = pd.util.hash_pandas_object(frame, index=False)
+    except TypeError:  # cells pandas cannot hash, such as lists: their text stands for them
+        rows = pd.util.hash_pandas_object(frame.astype(str), index=False)
+    digest.update(rows.to_numpy().tobytes())
+    digest.update(contract.model_dump_json().encode())
+    digest.update(repr(load().columns).encode())
+    try:
+        for code in (inspect.getfile(_drawn_from), inspect.getfile(png)):
+            digest.update(Path(code).read_bytes())
+    except OSError:  # installed without its source: a digest no report matches, so always drawn
+        return secrets.token_hex(32)
+    digest.update(repr(sorted(matplotlib.rcParams.items())).encode())
+    digest.update(f"{matplotlib.__version__} {pd.__version__} {np.__version__}".encode())
+    return digest.hexdigest()
+
+
+def _is_current(report: Path, drawn_from: str) -> bool:
+    """Whether report was drawn from drawn_from and every plot it shows is still there."""
+    try:
+        text = report.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return False
+    found = DRAWN_FROM.search(text)
+    if found is None or found["key"] != drawn_from:
+        return False
+    return all((report.parent / file).is_file() for file in _IMAGE.findall(text))
 
 
 def _check(frame: pd.DataFrame) -> None:
