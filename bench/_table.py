@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import shutil
 import statistics
@@ -12,6 +13,7 @@ import sys
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 
 class BenchError(RuntimeError):
@@ -142,3 +144,24 @@ def render(destination: Path, template: Path, data: dict[str, str] | None = None
             quiet=True,
         )
     return destination
+
+
+def project_json(
+    project: Path, env: dict[str, str], code: str, *args: str, cwd: Path | None = None
+) -> Any:
+    """Run a Python program in the project's environment; the JSON of its last line of output.
+
+    A failing program ends the benchmark with the end of its error output: a timing of a
+    run that failed would mean nothing.
+    """
+    result = subprocess.run(
+        [str(project / ".venv" / "bin" / "python"), "-c", code, *args],
+        cwd=cwd or project,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        sys.exit(f"failed in {cwd or project}:\n{result.stderr[-3000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])

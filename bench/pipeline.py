@@ -22,7 +22,14 @@ import sys
 import tempfile
 from pathlib import Path
 
-from _table import add_bytecode_option, load_average, measuring_environment, progress, uv
+from _table import (
+    add_bytecode_option,
+    load_average,
+    measuring_environment,
+    progress,
+    project_json,
+    uv,
+)
 from _table import render as render_project
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -49,9 +56,12 @@ import json, resource, sys, time
 started = time.perf_counter()
 from {package}.config import Settings
 from {package}.pipeline import run_pipeline
-# The pipeline's own stages; training reports each trial as it ends, logging each one after.
+# The pipeline's own stages; the data report tells each plot it draws, training each trial
+# as it ends, logging each one after.
 STAGES = {pipeline_stages!r}
 def stage_of(name):
+    if name.startswith("explore: "):
+        return "explore"
     if name.startswith("log trial"):
         return "log trials to MLflow"
     return name if name in STAGES or name == "import" else "train candidates"
@@ -102,23 +112,8 @@ def measure(project: Path, folder: Path, rows: int, env: dict[str, str]) -> dict
     """One pipeline run of `rows` demo records in `folder`, in a fresh process."""
     folder.mkdir(parents=True)
     shutil.copy2(project / "ml_contract.yaml", folder / "ml_contract.yaml")
-    python = project / ".venv" / "bin" / "python"
-    result = subprocess.run(
-        [
-            str(python),
-            "-c",
-            MEASURED.format(package=PACKAGE, pipeline_stages=PIPELINE_STAGES),
-            str(rows),
-        ],
-        cwd=folder,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        sys.exit(f"the pipeline failed on {rows:,} rows:\n{result.stderr[-3000:]}")
-    numbers: dict = json.loads(result.stdout.strip().splitlines()[-1])
+    code = MEASURED.format(package=PACKAGE, pipeline_stages=PIPELINE_STAGES)
+    numbers: dict = project_json(project, env, code, str(rows), cwd=folder)
     return numbers
 
 
