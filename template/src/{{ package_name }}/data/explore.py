@@ -616,7 +616,10 @@ def _drawn_from(frame: pd.DataFrame, contract: Contract) -> str:
             digest.update(Path(code).read_bytes())
     except OSError:  # installed without its source: a digest no report matches, so always drawn
         return secrets.token_hex(32)
-    digest.update(repr(sorted(matplotlib.rcParams.items())).encode())
+    # A copy, so that reading the backend setting does not make matplotlib choose one (which
+    # imports pyplot); which backend is in use does not change a PNG drawn on a Figure.
+    settings = matplotlib.rcParams.copy()
+    digest.update(repr(sorted(item for item in settings.items() if item[0] != "backend")).encode())
     digest.update(f"{matplotlib.__version__} {pd.__version__} {np.__version__}".encode())
     return digest.hexdigest()
 
