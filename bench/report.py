@@ -38,27 +38,27 @@ DATA_SETS = ("breast_cancer", "digits")
 
 # Runs in the project's environment; prints one JSON line of seconds per data set and case.
 MEASURED = """
-import json, sys, tempfile, time
+import json, re, sys, tempfile, time
 from pathlib import Path
 from sklearn import datasets
 from {package}.config import load_contract
 from {package}.data.explore import UNCHANGED, explore
 
 contract = load_contract(Path("ml_contract.yaml"))
-names, rounds = sys.argv[1].split(","), int(sys.argv[2])
+names, rounds, scratch = sys.argv[1].split(","), int(sys.argv[2]), sys.argv[3]
 timings = {{}}
 for name in names:
     frame = getattr(datasets, f"load_{{name}}")(as_frame=True).frame.drop(columns="target")
     seconds = {{"drawn": [], "kept": [], "redrawn": []}}
     for _ in range(rounds):
-        folder = Path(tempfile.mkdtemp())
+        folder = Path(tempfile.mkdtemp(dir=scratch))
         for case, redraw in (("drawn", False), ("kept", False), ("redrawn", True)):
             told = []
             started = time.perf_counter()
             report = explore(frame, contract, folder, told.append, redraw=redraw)
             seconds[case].append(time.perf_counter() - started)
             assert (told == [UNCHANGED]) == (case == "kept"), (case, told[:2])
-    plots = report.read_text(encoding="utf-8").count("](")
+    plots = len(re.findall(r"^!\\[", report.read_text(encoding="utf-8"), flags=re.MULTILINE))
     timings[name] = {{"rows": len(frame), "columns": frame.shape[1], "plots": plots, **seconds}}
 print(json.dumps(timings))
 """
@@ -99,7 +99,8 @@ def main(argv: list[str] | None = None) -> int:
         subprocess.run([*uv(), "sync", "--quiet"], cwd=project, env=env, check=True)
         progress(f"exploring {', '.join(DATA_SETS)}, {args.repeat} rounds")
         code = MEASURED.format(package=PACKAGE)
-        timings: dict = project_json(project, env, code, ",".join(DATA_SETS), str(args.repeat))
+        names = ",".join(DATA_SETS)
+        timings: dict = project_json(project, env, code, names, str(args.repeat), str(scratch))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 

@@ -39,7 +39,7 @@ SKEWNESS_FOR_LOG_SCALE = 2.0
 MIN_ROWS_FOR_IDENTIFIER = 100
 EN_DASH = "\u2013"  # between the ends of a range, where a hyphen would read as a minus sign
 # The report's last line: what it was drawn from, so an unchanged report is not drawn again.
-DRAWN_FROM = re.compile(r"^<!-- drawn from (?P<key>[0-9a-f]{64}) -->$", re.MULTILINE)
+_DRAWN_FROM = re.compile(r"^<!-- drawn from (?P<key>[0-9a-f]{64}) -->$", re.MULTILINE)
 _IMAGE = re.compile(r"!\[(?:\\.|[^\]\\])*\]\(([^)]+)\)")  # an embedded plot: ![title](file)
 UNCHANGED = "unchanged: same rows, contract, schema and code as when it was drawn"
 
@@ -335,6 +335,9 @@ def explore(
         into.append(_Plot(names.png(stem), title, caption, png(make())))
     report = _report(frame, contract, skipped, target_plots, overview, by_feature)
     report += f"\n<!-- drawn from {drawn_from} -->\n"
+    # The plots keep their file names from report to report: until the new report is written,
+    # the old one would show new plots under the old digest.
+    (out_dir / REPORT_FILE).unlink(missing_ok=True)
     for plot in [*target_plots, *overview, *(p for plots in by_feature.values() for p in plots)]:
         write_atomic(out_dir / plot.file, plot.png)
     return write_atomic(out_dir / REPORT_FILE, report.encode("utf-8"))
@@ -591,19 +594,23 @@ def _group_axis_label(column: str, groups: _Groups) -> str:
     return f"{axis_label(column)} (quantile bins)" if groups.binned else axis_label(column)
 
 
-# --- columns -------------------------------------------------------------------------------
+# --- what a report was drawn from ----------------------------------------------------------
 
 
 def _drawn_from(frame: pd.DataFrame, contract: Contract) -> str:
     """A digest of everything a report shows: any change to one of them draws it again.
 
-    The rows (values, order, column names and types), the contract, the feature schema (its
-    descriptions label the axes), this module's and the PNG writer's code, matplotlib's
-    settings and the versions of the libraries that draw. Hashing a million rows takes well
-    under a second; drawing takes a fifth of a second a plot.
+    The rows (values, order, column names and types, categories used or not), the contract,
+    the feature schema (its descriptions label the axes), this module's and the PNG writer's
+    code, matplotlib's settings and the versions of the libraries that draw. Hashing a million
+    rows takes well under a second; drawing takes a fifth of a second a plot.
     """
     digest = hashlib.sha256()
     digest.update(repr([(str(name), str(kind)) for name, kind in frame.dtypes.items()]).encode())
+    for kind in frame.dtypes:
+        if isinstance(kind, pd.CategoricalDtype):  # unused categories are plotted as levels too
+            categories = pd.util.hash_pandas_object(pd.Series(kind.categories), index=False)
+            digest.update(repr(kind.ordered).encode() + categories.to_numpy().tobytes())
     try:
         rows = pd.util.hash_pandas_object(frame, index=False)
     except TypeError:  # cells pandas cannot hash, such as lists: their text stands for them
@@ -630,10 +637,13 @@ def _is_current(report: Path, drawn_from: str) -> bool:
         text = report.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
         return False
-    found = DRAWN_FROM.search(text)
+    found = _DRAWN_FROM.search(text)
     if found is None or found["key"] != drawn_from:
         return False
     return all((report.parent / file).is_file() for file in _IMAGE.findall(text))
+
+
+# --- columns -------------------------------------------------------------------------------
 
 
 def _check(frame: pd.DataFrame) -> None:
