@@ -24,7 +24,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from _table import measuring_environment, uv
+from _table import measuring_environment, project_json, uv
 from _table import render as render_project
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -116,8 +116,9 @@ def in_project(project: Path, env: dict[str, str], code: str, *args: str) -> str
 
 def measure(project: Path, env: dict[str, str], body: str, *args: str) -> dict[str, float]:
     """One run of a measured program in a fresh process."""
-    output = in_project(project, env, MEASURE_HEAD + body + MEASURE_TAIL, *args)
-    numbers: dict[str, float] = json.loads(output.strip().splitlines()[-1])
+    numbers: dict[str, float] = project_json(
+        project, env, MEASURE_HEAD + body + MEASURE_TAIL, *args
+    )
     return numbers
 
 
