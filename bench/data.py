@@ -34,9 +34,9 @@ TARGET_PEAK_MIB = 2048
 WRITE_DATA = """
 import sys
 from {package}.config import Settings
-from {package}.data import demo
+from {package}.data.collect import synthetic_rows
 contract = Settings().load_contract()
-demo.generate(contract, int(sys.argv[1]), seed=7).to_csv(sys.argv[2], index=False)
+synthetic_rows(contract, int(sys.argv[1]), seed=7).to_csv(sys.argv[2], index=False)
 """
 
 # Each measured program prints one JSON line: its wall time and its peak resident memory.
