@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import subprocess
 import tomllib
 from pathlib import Path
@@ -12,17 +13,22 @@ import yaml
 from tests.conftest import GIT_IDENTITY, TEMPLATE, generate, render_project, run, update, uv
 
 
-def user_owned() -> set[str]:
-    """Files rendered once and then owned by users (docs/upgrading.md), read from copier.yml."""
+@functools.cache
+def user_owned() -> frozenset[str]:
+    """Files rendered once and then owned by users (docs/upgrading.md), read from copier.yml.
+
+    Read once per test process: parsing copier.yml takes about 30 ms, and the comparisons
+    below ask for every file of a project.
+    """
     settings = yaml.safe_load((TEMPLATE / "copier.yml").read_text(encoding="utf-8"))
     prefix, suffix = "{% if _copier_operation == 'update' %}", "{% endif %}"
-    return {
+    return frozenset(
         pattern.removeprefix(prefix)
         .removesuffix(suffix)
         .replace("{{ package_name }}", "customer_churn")
         for pattern in settings["_exclude"]
         if pattern.startswith(prefix)
-    }
+    )
 
 
 def released_tags() -> list[str]:
