@@ -39,7 +39,7 @@ from .data.collect import (
     split_records,
 )
 from .data.curate import CurationReport, curate
-from .data.explore import explore
+from .data.explore import UNCHANGED, explore
 from .data.transform import features_frame, input_names
 from .data.validate import ValidationReport, validate
 from .errors import ModelFileError
@@ -83,6 +83,7 @@ class PipelineResult:
     candidate_version: int | None = None
     promotion: Verdict | None = None
     notes: list[str] = field(default_factory=list)
+    exploration_kept: bool = False
 
     @property
     def reasons(self) -> list[str]:
@@ -368,11 +369,8 @@ def run_pipeline(
         source=raw_records_path(contract, settings.raw_dir).name,
     )
     step("explore")
-    exploration = explore(
-        records,
-        contract,
-        settings.path(settings.reports_dir) / "explore",
-        lambda done: step(f"explore: {done}"),
+    exploration, exploration_kept = explore_data(
+        records, contract, settings.path(settings.reports_dir) / "explore", step
     )
     step("calibrate the baseline")
     splits = data_splits(settings, contract, records)
@@ -424,7 +422,21 @@ def run_pipeline(
         candidate_version=version,
         promotion=promotion,
         notes=notes,
+        exploration_kept=exploration_kept,
     )
+
+
+def explore_data(
+    records: pd.DataFrame, contract: Contract, folder: Path, step: Callable[[str], None]
+) -> tuple[Path, bool]:
+    """The data report in folder, drawn or kept as it was, and whether it was kept."""
+    told: list[str] = []
+
+    def progress(done: str) -> None:
+        told.append(done)
+        step(f"explore: {done}")
+
+    return explore(records, contract, folder, progress), told == [UNCHANGED]
 
 
 def read_reference(path: Path) -> pd.DataFrame | None:
