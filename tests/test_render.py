@@ -8,7 +8,9 @@ import subprocess
 import sys
 import tomllib
 from pathlib import Path
+from typing import Any
 
+import copier._main
 import pytest
 import yaml
 
@@ -268,6 +270,32 @@ def test_a_copy_is_the_same_wherever_it_is_made(tmp_path: Path) -> None:
     files = project_files(here)
     assert files == project_files(there)
     assert all((here / name).read_bytes() == (there / name).read_bytes() for name in files)
+
+
+def test_copier_asks_git_about_file_modes_inside_a_repository_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The tests skip Copier's per-file git call where it is a no-op, and only there.
+
+    tests/conftest.py wraps it; an update or a copy into an existing repository must still run
+    Copier's own code, or the update tests would stop testing what users run.
+    """
+    asked: list[str] = []
+    real_git = copier._main.get_git
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        asked.append(str(kwargs.get("context_dir", "")))
+        return real_git(*args, **kwargs)
+
+    monkeypatch.setattr(copier._main, "get_git", counted)
+    copier_copy(tmp_path / "new-folder", {}, tasks=False)
+    assert not [folder for folder in asked if "new-folder" in folder]
+    repository = tmp_path / "repository"
+    repository.mkdir()
+    subprocess.run(["git", "init", "--quiet"], cwd=repository, check=True)
+    copier_copy(repository / "project", {}, tasks=False)
+    files = sum(1 for path in (repository / "project").rglob("*") if path.is_file())
+    assert len([folder for folder in asked if "repository" in folder]) >= files
 
 
 @pytest.mark.parametrize("answers", MATRIX[:4] + MATRIX[-4:])
