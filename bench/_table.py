@@ -146,22 +146,22 @@ def render(destination: Path, template: Path, data: dict[str, str] | None = None
     return destination
 
 
-def project_json(
-    project: Path, env: dict[str, str], code: str, *args: str, cwd: Path | None = None
-) -> Any:
-    """Run a Python program in the project's environment; the JSON of its last line of output.
+def run_in_project(command: list[str], cwd: Path, env: dict[str, str]) -> str:
+    """What a program run in a project printed.
 
     A failing program ends the benchmark with the end of its error output: a timing of a
     run that failed would mean nothing.
     """
-    result = subprocess.run(
-        [str(project / ".venv" / "bin" / "python"), "-c", code, *args],
-        cwd=cwd or project,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, check=False)
     if result.returncode != 0:
-        sys.exit(f"failed in {cwd or project}:\n{result.stderr[-3000:]}")
-    return json.loads(result.stdout.strip().splitlines()[-1])
+        sys.exit(f"failed in {cwd}:\n{result.stderr[-3000:]}")
+    return result.stdout
+
+
+def project_json(
+    project: Path, env: dict[str, str], code: str, *args: str, cwd: Path | None = None
+) -> Any:
+    """Run a Python program in the project's environment; the JSON of its last line of output."""
+    python = str(project / ".venv" / "bin" / "python")
+    output = run_in_project([python, "-c", code, *args], cwd or project, env)
+    return json.loads(output.strip().splitlines()[-1])

@@ -24,7 +24,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from _table import measuring_environment, project_json, uv
+from _table import measuring_environment, project_json, run_in_project, uv
 from _table import render as render_project
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -100,18 +100,8 @@ def render(destination: Path) -> Path:
 
 
 def in_project(project: Path, env: dict[str, str], code: str, *args: str) -> str:
-    """Run Python code in the project's environment and return what it printed."""
-    result = subprocess.run(
-        [*uv(), "run", "--quiet", "python", "-c", code, *args],
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        sys.exit(f"failed in {project}:\n{result.stderr[-3000:]}")
-    return result.stdout
+    """Run Python code in the project's environment (synced first) and return what it printed."""
+    return run_in_project([*uv(), "run", "--quiet", "python", "-c", code, *args], project, env)
 
 
 def measure(project: Path, env: dict[str, str], body: str, *args: str) -> dict[str, float]:

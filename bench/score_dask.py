@@ -29,7 +29,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from _table import load_average, measuring_environment, positive_int, progress
+from _table import load_average, measuring_environment, positive_int, progress, run_in_project
 from _table import render as render_project
 from data import in_project, measure, uv
 from score import READ_CSV, SCORE
@@ -117,17 +117,8 @@ def measure_dask(project: Path, env: dict[str, str], *args: str) -> dict[str, An
     """One cluster run in a fresh process: wall time, client peak and every worker's peak."""
     script = project / "bench_score_dask.py"
     script.write_text(SCORE_DASK.format(package=PACKAGE), encoding="utf-8")
-    result = subprocess.run(
-        [*uv(), "run", "--quiet", "python", str(script), *args],
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        sys.exit(f"failed in {project}:\n{result.stderr[-3000:]}")
-    numbers: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    output = run_in_project([*uv(), "run", "--quiet", "python", str(script), *args], project, env)
+    numbers: dict[str, Any] = json.loads(output.strip().splitlines()[-1])
     return numbers
 
 
