@@ -32,7 +32,7 @@ Render = Callable[..., Path]
 E2E_SECONDS = {
     "test_default_project_is_green_in_every_stage_and_serves_predictions": 215,
     "test_scale_out_project_scores_on_a_local_dask_cluster": 179,
-    "test_generated_project_passes_its_own_checks": 145,
+    "test_demo_project_trains_a_champion_that_passes_its_checks": 70,
     "test_own_data_is_green_with_no_hand_edit": 120,
     "test_the_oldest_release_updates_to_green_over_a_file_the_team_wrote_first": 75,
     "test_adopting_a_cookiecutter_data_science_repository_reaches_green": 63,
