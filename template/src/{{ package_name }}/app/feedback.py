@@ -151,6 +151,17 @@ def new_prediction_id() -> str:
     return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 
+def prediction_id_made_at(prediction_id: str) -> float | None:
+    """When `new_prediction_id` made this id, in Unix seconds; None for an id of another kind."""
+    digits = prediction_id.replace("-", "").lower()
+    if len(digits) != 32 or digits[12] != "7" or digits[16] not in "89ab":
+        return None
+    try:
+        return int(digits[:12], 16) / 1000
+    except ValueError:
+        return None
+
+
 def prediction_rows(
     model_version: int,
     features: pd.DataFrame,
