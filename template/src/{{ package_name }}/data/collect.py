@@ -76,10 +76,12 @@ def collect(
             outputs[RAW_FILE] = frame.drop(columns=[contract.task.target])
             sample_rows = min(LABELLED_SAMPLE_ROWS, max(rows // 5, 1))
             outputs[LABELLED_SAMPLE_FILE] = synthetic_rows(contract, sample_rows, seed + 1)
-        written = [
-            _write_immutable(raw_dir / name, _csv_bytes(table), len(table), "demo")
-            for name, table in outputs.items()
-        ]
+        # The records' own file last: whoever finds it (raw_records_path) finds the rest too.
+        landed = {
+            name: _write_immutable(raw_dir / name, _csv_bytes(table), len(table), "demo")
+            for name, table in reversed(outputs.items())
+        }
+        written = [landed[name] for name in outputs]
     elif spec.source == "feedback":
         frame, shown = _labelled_feedback(contract, project_dir)
         target = raw_records_path(contract, raw_dir)
