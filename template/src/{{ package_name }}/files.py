@@ -5,8 +5,8 @@ from __future__ import annotations
 import io
 import os
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -54,6 +54,36 @@ def replacing(path: Path) -> Iterator[Path]:
     except BaseException:
         staged.unlink(missing_ok=True)
         raise
+
+
+def create_whole(path: Path, make: Callable[[Path], object]) -> bool:
+    """Make path with make(staged) on a file beside it, then link it into place if still absent.
+
+    For a file that another process may open or make at the same moment (an SQLite database
+    whose tables take seconds to create): whoever sees path sees all of it, and when two
+    processes make it at once the first one's is kept and the other's thrown away.
+
+    Returns:
+        Whether this call's file is the one in place.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    os.close(handle)
+    staged = Path(temporary)
+    try:
+        make(staged)
+        with staged.open("rb+") as stream:
+            os.fsync(stream.fileno())
+        staged.chmod(0o644)
+        try:
+            os.link(staged, path)  # fails if path exists: never replaces another's file
+        except FileExistsError:
+            return False
+        return True
+    finally:
+        # A file still held open elsewhere cannot be removed on Windows: it is a stray copy.
+        with suppress(OSError):
+            staged.unlink(missing_ok=True)
 
 
 def png(figure: Figure) -> bytes:

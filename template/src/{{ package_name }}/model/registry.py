@@ -35,7 +35,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from ..config import Contract, Settings
 from ..errors import ModelFileError
-from ..files import write_atomic
+from ..files import create_whole, write_atomic
 from .baseline import Baseline
 from .evaluate import Model
 
@@ -213,6 +213,24 @@ def git_commit(directory: Path) -> str | None:
     return result.stdout.strip() if result.returncode == 0 else None
 
 
+def make_store(database: Path) -> None:
+    """Create an embedded MLflow store's tables in the SQLite file database (empty or new).
+
+    MLflow creates them on a store's first use, one schema migration after another, which
+    takes seconds: the registry makes a new store on a file beside its own and links it into
+    place whole (files.create_whole), so that no other process (the suites beside the pipeline
+    in `uv run nox`, a server started beside a first pipeline) opens half a schema and
+    migrates it too.
+    """
+    from mlflow.tracking import MlflowClient
+
+    uri = f"sqlite:///{database}"
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    # The first call of each side creates its tables: the tracking store's, then the registry's.
+    client.search_experiments(max_results=1)
+    client.search_registered_models(max_results=1)
+
+
 class Registry:
     """The project's MLflow model registry: register, alias, load and export models."""
 
@@ -261,6 +279,9 @@ class Registry:
             logging.getLogger("alembic").setLevel(logging.WARNING)
             from mlflow.tracking import MlflowClient
 
+            database = self._local_database()
+            if database is not None and not database.exists():
+                create_whole(database, make_store)
             self._client = MlflowClient(tracking_uri=self.uri, registry_uri=self.uri)
         return self._client
 
