@@ -79,6 +79,12 @@ def create_whole(path: Path, make: Callable[[Path], object]) -> bool:
             os.link(staged, path)  # fails if path exists: never replaces another's file
         except FileExistsError:
             return False
+        except OSError:
+            # No hard links on this file system (FAT, some shares): a move, which replaces a
+            # file made in the last instant only.
+            if path.exists():
+                return False
+            staged.replace(path)
         return True
     finally:
         # A file still held open elsewhere cannot be removed on Windows: it is a stray copy.

@@ -222,6 +222,8 @@ def make_store(database: Path) -> None:
     in `uv run nox`, a server started beside a first pipeline) opens half a schema and
     migrates it too.
     """
+    from mlflow.store.model_registry.sqlalchemy_store import SqlAlchemyStore as Models
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore as Runs
     from mlflow.tracking import MlflowClient
 
     uri = f"sqlite:///{database}"
@@ -229,6 +231,11 @@ def make_store(database: Path) -> None:
     # The first call of each side creates its tables: the tracking store's, then the registry's.
     client.search_experiments(max_results=1)
     client.search_registered_models(max_results=1)
+    # MLflow keeps an engine per URI with the file open; close it, or Windows keeps the file.
+    for store in (Runs, Models):
+        engine = getattr(store, "_engine_map", {}).pop(uri, None)
+        if engine is not None:
+            engine.dispose()
 
 
 class Registry:
