@@ -4,21 +4,23 @@ Every prediction gets an id and is logged with the model version and its feature
 send what really happened to POST /feedback with that id. /metrics speaks Prometheus.
 
 The app is assembled here from routers (routes/), their dependencies (deps.py), the running
-service (service.py), the error answers (answers.py) and three ASGI layers: request metrics
-outermost, the body guard, then the single-record path (fast.py) in front of FastAPI.
+service (service.py), the error answers (answers.py) and three ASGI layers in front of all of
+FastAPI's own: request metrics outermost, the body guard, then the single-record path (fast.py).
 """
 
 from __future__ import annotations
 
 import html
 import inspect
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse
+from starlette.middleware import Middleware
+from starlette.types import ASGIApp
 
 from ..config import Contract, Settings
 from .answers import ERRORS, ERRORS_SHOWN, NAME_SHOWN, add_handlers, shown_name
@@ -46,6 +48,35 @@ def body_limit(contract: Contract) -> int:
     return contract.serving.max_batch_size * RECORD_BYTES + BODY_OVERHEAD
 
 
+# Wraps FastAPI's own stack, given the middleware added with `add_middleware`, in front layers.
+Front = Callable[[ASGIApp, Sequence[Middleware]], ASGIApp]
+
+
+class ServiceApp(FastAPI):
+    """FastAPI with the service's own ASGI layers in front of FastAPI's middleware stack.
+
+    `add_middleware` puts a layer inside FastAPI's error, telemetry and body-size layers (three
+    in FastAPI 0.165): a single record answered there still pays for all of them. `front` wraps
+    the whole stack instead, so that the request metrics, the body guard and the single-record
+    path come first. Middleware added with `add_middleware` is handed to `front` to place:
+    create_app puts it right after the metrics, so that it sees every request, single records
+    included, and whatever it answers is counted.
+    """
+
+    front: Front | None = None
+
+    def build_middleware_stack(self) -> ASGIApp:
+        """FastAPI's stack without the added middleware, wrapped by `front` when set."""
+        if self.front is None:
+            return super().build_middleware_stack()
+        added, self.user_middleware = self.user_middleware, []
+        try:
+            app = super().build_middleware_stack()
+        finally:
+            self.user_middleware = added
+        return self.front(app, added)
+
+
 def create_app(settings: Settings | None = None, *, fast_path: bool = True) -> FastAPI:
     """Build the service; the champion is loaded at start-up, and readiness waits for it.
 
@@ -69,7 +100,7 @@ def create_app(settings: Settings | None = None, *, fast_path: bool = True) -> F
         finally:
             await service.stop()
 
-    app = FastAPI(
+    app = ServiceApp(
         title=contract.project.name,
         description=contract.project.goal,
         summary="Predictions with the decision rule of the project's contract, and feedback.",
@@ -99,10 +130,16 @@ def create_app(settings: Settings | None = None, *, fast_path: bool = True) -> F
         max_records={"/predict": contract.serving.max_batch_size},
         shown=shown_name,
     )
-    if fast_path:
-        app.add_middleware(SingleRecord, service=service)
-    app.add_middleware(BodyLimit, rules=rules)
-    app.add_middleware(Observe, metrics=service.metrics, paths=paths)
+
+    def front(app: ASGIApp, added: Sequence[Middleware]) -> ASGIApp:
+        if fast_path:
+            app = SingleRecord(app, service=service)
+        app = BodyLimit(app, rules=rules)
+        for kind, args, options in reversed(added):
+            app = kind(app, *args, **options)
+        return Observe(app, metrics=service.metrics, paths=paths)
+
+    app.front = front
     return app
 
 

@@ -149,7 +149,7 @@ class Service:
         log.add(model.version, frame, decisions.tolist(), scores.tolist(), ids)
         self._count(answers, decisions if self.regression else scores)
         return [
-            IdentifiedPrediction(**answer.model_dump(), prediction_id=prediction_id)
+            IdentifiedPrediction(**answer, prediction_id=prediction_id)
             for answer, prediction_id in zip(answers, ids, strict=True)
         ]
 
@@ -170,11 +170,12 @@ class Service:
             return None
         values = [getattr(record, name) for name in self.fields]
         decision, score = decider.decide(values)
-        answer = describe([decision], [score], self.contract, model.version, self.threshold(model))
+        answers = describe([decision], [score], self.contract, model.version, self.threshold(model))
         prediction_id = new_prediction_id()
         log.add_rows([self._row(prediction_id, model.version, decision, score, values)])
-        self._count(answer, [decision if self.regression else score])
-        return {**answer[0].model_dump(), "prediction_id": prediction_id}
+        self._count(answers, [decision if self.regression else score])
+        answers[0]["prediction_id"] = prediction_id
+        return answers[0]
 
     def _row(
         self, prediction_id: str, version: int, decision: Any, score: float, values: list[Any]
@@ -189,7 +190,7 @@ class Service:
             "features": dict(zip(self.names, features(values, self.flags), strict=True)),
         }
 
-    def _count(self, answers: list[Prediction], values: Any) -> None:
+    def _count(self, answers: list[dict[str, Any]], values: Any) -> None:
         self.metrics.observe_predictions(
             [metric_label(answer) for answer in answers], [float(value) for value in values]
         )
