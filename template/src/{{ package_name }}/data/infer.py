@@ -1231,10 +1231,7 @@ def schema_source(schema: InferredSchema, *, command: str) -> str:
     if schema.noise != 1.0:
         out.line(4, f"noise={_number(schema.noise)},")
     if schema.notes:
-        out.line(4, "notes=(")
-        for note in schema.notes:
-            out.line(8, f"{_literal(note)},")
-        out.line(4, "),")
+        out.items(4, "notes", [_literal(note) for note in schema.notes])
     out.line(0, ")")
     return "\n".join(out.lines) + "\n"
 

@@ -405,9 +405,16 @@ def psi_of_counts(expected_counts: np.ndarray, actual_counts: np.ndarray) -> flo
 
 
 def bin_counts(values: np.ndarray, cuts: np.ndarray) -> np.ndarray:
-    """How many values fall in each bin between cuts (the last bin holds everything above)."""
+    """How many values fall in each bin: up to the first cut, up to each next, then above.
+
+    A value equal to a cut counts in the bin below it. Real columns are often mostly one value
+    (zeros of a count, a floor or a cap): every quantile is then that value and it is the only
+    cut. Counted below it, the tie is a bin of its own and everything else is the next one, so
+    a shift away from the tie shows; counted above, both would share one bin and psi would stay
+    0 whatever happened.
+    """
     counts: np.ndarray = np.bincount(
-        np.searchsorted(cuts, values, side="right"), minlength=cuts.size + 1
+        np.searchsorted(cuts, values, side="left"), minlength=cuts.size + 1
     )
     return counts
 

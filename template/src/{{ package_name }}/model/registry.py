@@ -87,7 +87,10 @@ def model_digest(directory: Path) -> str:
 def write_model(model: Model, directory: Path) -> list[Path]:
     """Write a model's files into directory: the baseline as JSON, a candidate its own way."""
     if isinstance(model, Baseline):
-        content = json.dumps(model.to_dict(), indent=2, sort_keys=True) + "\n"
+        # In the order the baseline holds its points: it adds them up in that order, and another
+        # order could change its scores in the last bit, so that a reloaded baseline would no
+        # longer be recognised as the one registered.
+        content = json.dumps(model.to_dict(), indent=2) + "\n"
         return [write_atomic(directory / BASELINE_FILE, content.encode("utf-8"))]
     from .train import Candidate
 

@@ -422,8 +422,10 @@ def _has_labels(frame: pd.DataFrame, target: str) -> bool:
 def _check_rows(frame: pd.DataFrame, least: int, part: str) -> None:
     if len(frame) < least:
         raise TrainingError(
-            f"the {part} data has {len(frame)} records; training needs at least {least}: "
-            "collect more data or lower data.test_fraction"
+            f"the {part} data has {len(frame)} records; training needs at least {least}. "
+            f"Collect more data: a model needs {MIN_FIT_ROWS + MIN_VALIDATION_ROWS} records for "
+            "training and validation besides the test split (data.test_fraction of the data); "
+            "a lower data.test_fraction helps only if the test split can spare them"
         )
 
 
