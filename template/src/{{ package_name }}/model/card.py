@@ -386,7 +386,9 @@ def _comparison(compared: list[tuple[str, Evaluation]]) -> list[tuple[str, ...]]
 
 def _model_name(evaluation: Evaluation) -> str:
     if evaluation.model_version <= 0:
-        return f"{evaluation.model_kind} (not registered)"
+        # The card is written before the candidate is registered: its version is not known yet
+        # (the run's output and the registry say it), and "not registered" would soon be wrong.
+        return f"{evaluation.model_kind} (this run's candidate)"
     return f"{evaluation.model_kind} version {evaluation.model_version}"
 
 

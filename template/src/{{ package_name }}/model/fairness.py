@@ -111,7 +111,8 @@ class FairnessReport:
         if math.isnan(self.value):
             return (
                 f"{self.describe_metric()} cannot be judged on {feature}: no two groups have "
-                f"{self.min_group_rows} records for any rate; judge on more data"
+                f"{self.min_group_rows} records for any rate in the test split; judge on more "
+                "data (collect more, or raise data.test_fraction in ml_contract.yaml)"
             )
         verb = "is within" if self.passes else "exceeds"
         left_out = sum(len(notes) for notes in self.unjudged.values())
