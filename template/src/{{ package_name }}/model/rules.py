@@ -79,6 +79,7 @@ def rules_block(
     target_values: Sequence[object] = (),
     positive: object | None = None,
     decision: float | None = None,
+    class_order: bool = True,
 ) -> str:
     """The source of the baseline's rules block chosen from rows, ending in a newline.
 
@@ -94,6 +95,9 @@ def rules_block(
         positive: The positive value (default: the last of target_values).
         decision: The decision threshold (binary, anomaly) or the cost quantile (regression);
             only quoted in comments, since the baseline reads it from the contract.
+        class_order: Multiclass classification: whether the rules may put the classes in the
+            order the data gives them (CLASS_ORDER) when that decides more rows right than the
+            contract's order; False for a baseline file that does not read CLASS_ORDER.
 
     Returns:
         Python source for the lines between the baseline's markers.
@@ -115,7 +119,8 @@ def rules_block(
         order = {_label_key(value, fold=False): index for index, value in enumerate(values)}
         classes = [_label_key(row.get(target), fold=False) for row in rows]
         labels = [None if label is None else order.get(label) for label in classes]
-        return _multiclass(sample, [_text(value) or "?" for value in values], labels)
+        names = [_text(value) or "?" for value in values]
+        return _multiclass(sample, names, labels, reorder=class_order)
     negative, chosen = (values[-2], values[-1]) if len(values) >= 2 else (None, None)
     chosen = positive if positive is not None else chosen
     keys = {_label_key(negative): 0, _label_key(chosen): 1}
@@ -608,8 +613,11 @@ def _backfit(
     return [value - total - level for value, total in zip(y, fitted, strict=True)]
 
 
-def _multiclass(sample: _Sample, classes: Sequence[str], labels: Sequence[int | None]) -> str:
+def _multiclass(
+    sample: _Sample, classes: Sequence[str], labels: Sequence[int | None], *, reorder: bool = True
+) -> str:
     known = [index for index, label in enumerate(labels) if label is not None]
+    class_order = ["CLASS_ORDER: tuple[str, ...] | None = None"]
     if len(known) < 2 * MIN_ROWS or len({labels[index] for index in known}) < 2:
         return _lines(
             _comment(
@@ -623,9 +631,9 @@ def _multiclass(sample: _Sample, classes: Sequence[str], labels: Sequence[int | 
                 "POINTS_PER_CATEGORY: dict[str, dict[str, float]] = {}",
                 "CUT_POINTS: tuple[float, ...] | None = None",
                 "POINTS_RANGE = (1.0, 7.0)",
+                *(class_order if reorder else []),
             ],
         )
-    y = [float(labels[index] or 0) for index in known]
     medians = _medians(sample, known)
     numbers = _filled(sample, medians, known)
     groups = {
@@ -633,7 +641,21 @@ def _multiclass(sample: _Sample, classes: Sequence[str], labels: Sequence[int | 
         for column, texts in sample.categories.items()
         if len({text for text in texts if text is not None}) <= MAX_CATEGORIES
     }
-    terms, explained = _fit_points(numbers, groups, y)
+    found = [labels[index] or 0 for index in known]
+    orders = [list(range(len(classes)))]
+    if reorder and (by_data := _data_order(numbers, found, len(classes))) != orders[0]:
+        orders.append(by_data)
+    fits = [_fit_in_order(numbers, groups, found, order) for order in orders]
+    # The order that decides more of these rows right; the contract's when it is as good.
+    chosen = max(range(len(fits)), key=lambda position: (fits[position][2], -position))
+    terms, explained, _ = fits[chosen]
+    order = orders[chosen]
+    rank = {position: place for place, position in enumerate(order)}
+    y = [float(rank[label]) for label in found]
+    # The classes' names in band order: the contract's, or the data's (written as CLASS_ORDER).
+    banded = [classes[position] for position in order]
+    if order != orders[0]:
+        class_order = _sequence("CLASS_ORDER: tuple[str, ...] | None", list(map(_literal, banded)))
     shares = [
         sum(1 for value in y if value == position) / len(y) for position in range(len(classes))
     ]
@@ -646,13 +668,14 @@ def _multiclass(sample: _Sample, classes: Sequence[str], labels: Sequence[int | 
                 f"Chosen from {len(known):,} labelled rows: no column follows the class order "
                 f"clearly enough (each explains less than {_percent(MIN_GAIN)} of its variance), "
                 f"so every record earns 0 points and gets the most common class, "
-                f"{_quoted(classes[common])} ({_percent(shares[common])} of rows)."
+                f"{_quoted(banded[common])} ({_percent(shares[common])} of rows)."
             ),
             [
                 "POINTS_PER_UNIT: dict[str, float] = {}",
                 "POINTS_PER_CATEGORY: dict[str, dict[str, float]] = {}",
                 *_sequence("CUT_POINTS: tuple[float, ...] | None", [_literal(c) for c in cuts]),
                 "POINTS_RANGE = (0.0, 0.0)",
+                *(class_order if reorder else []),
             ],
         )
     for term in terms:
@@ -665,12 +688,19 @@ def _multiclass(sample: _Sample, classes: Sequence[str], labels: Sequence[int | 
     ordered = sorted(points)
     cumulative = [sum(shares[: position + 1]) for position in range(len(classes) - 1)]
     cuts = [_significant(_quantile(ordered, min(share, 1.0)), 4) for share in cumulative]
-    order = " < ".join(_quoted(name) for name in classes)
+    ranked = " < ".join(_quoted(name) for name in banded)
     lines = _comment(
         f"Chosen from {len(known):,} labelled rows: points per unit of a number or per "
-        f"category, fitted by least squares to the class order ({order}) and picked one at a "
+        f"category, fitted by least squares to the class order ({ranked}) and picked one at a "
         "time for the share of the order's variance they explain; together they explain "
         f"{_percent(explained)}. A missing number counts as its median, a missing category as 0."
+        + (
+            " The classes are in the order their means of the column that tells them apart "
+            "best put them (CLASS_ORDER): it decides more of these rows right than the "
+            "contract's order."
+            if order != orders[0]
+            else ""
+        )
     )
     numeric = [term for term in terms if term.table is None]
     per_category = [term for term in terms if term.table is not None]
@@ -711,8 +741,7 @@ def _multiclass(sample: _Sample, classes: Sequence[str], labels: Sequence[int | 
     lines += _comment(
         "Cut points that give each class its share of these rows: "
         + ", ".join(
-            f"{_quoted(name)} {_percent(share)}"
-            for name, share in zip(classes, shares, strict=True)
+            f"{_quoted(name)} {_percent(share)}" for name, share in zip(banded, shares, strict=True)
         )
         + "."
     )
@@ -721,7 +750,71 @@ def _multiclass(sample: _Sample, classes: Sequence[str], labels: Sequence[int | 
     lines.append(
         f"POINTS_RANGE = ({_literal(low)}, {_literal(high)})  # the points these rows earn"
     )
+    if reorder:
+        lines += class_order
     return _lines(lines)
+
+
+def _data_order(
+    numbers: Mapping[str, Sequence[float]], found: Sequence[int], count: int
+) -> list[int]:
+    """The classes (positions) in the order of their means of the number that separates them best.
+
+    Best: the largest share of the number's variance lies between the classes' means. Classes
+    without rows, and ties, keep the contract's order.
+    """
+    best: tuple[float, list[float]] | None = None
+    for x in numbers.values():
+        sums, sizes = [0.0] * count, [0] * count
+        for value, label in zip(x, found, strict=True):
+            sums[label] += value
+            sizes[label] += 1
+        mean = sum(x) / len(x)
+        total = sum((value - mean) ** 2 for value in x)
+        if total <= 0:
+            continue
+        means = [
+            sums[position] / sizes[position] if sizes[position] else mean
+            for position in range(count)
+        ]
+        between = sum(size * (value - mean) ** 2 for size, value in zip(sizes, means, strict=True))
+        if best is None or between / total > best[0]:
+            best = (between / total, means)
+    if best is None:
+        return list(range(count))
+    means = best[1]
+    return sorted(range(count), key=lambda position: (means[position], position))
+
+
+def _fit_in_order(
+    numbers: Mapping[str, Sequence[float]],
+    groups: Mapping[str, Sequence[str | None]],
+    found: Sequence[int],
+    order: Sequence[int],
+) -> tuple[list[_Term], float, int]:
+    """Points fitted to the classes in `order`; their R^2, and how many rows they decide right.
+
+    Rows are cut into bands, one per class in order, each the class's share of the rows.
+    """
+    rank = {position: place for place, position in enumerate(order)}
+    y = [float(rank[label]) for label in found]
+    terms, explained = _fit_points(numbers, groups, y)
+    if not terms:
+        return terms, explained, 0
+    points = [0.0] * len(y)
+    for term in terms:
+        points = [a + b for a, b in zip(points, _contribution(term, numbers, groups), strict=True)]
+    ordered = sorted(points)
+    shares = [sum(1 for value in y if value == place) / len(y) for place in range(len(order))]
+    cuts = [
+        _quantile(ordered, min(sum(shares[: place + 1]), 1.0)) for place in range(len(order) - 1)
+    ]
+    right = sum(
+        1
+        for value, earned in zip(y, points, strict=True)
+        if bisect.bisect_right(cuts, earned) == value
+    )
+    return terms, explained, right
 
 
 def _class_means(
