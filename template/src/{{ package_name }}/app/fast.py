@@ -38,9 +38,10 @@ class SingleRecord:
         ):
             answer = self.service.predict_one(document)
             if answer is not None:
-                # Pydantic's own JSON writer, as FastAPI's route writes its response model: both
-                # paths send the same bytes, and it takes a fifth of the time json.dumps takes.
-                content = to_json(answer)
+                # Pydantic's own JSON writer, as FastAPI's route writes its response model (a
+                # score that is not a number as null): both paths send the same bytes, and it
+                # takes a fifth of the time json.dumps takes.
+                content = to_json(answer, inf_nan_mode="null")
                 headers = [*HEADERS, (b"content-length", str(len(content)).encode("ascii"))]
                 await send({"type": "http.response.start", "status": 200, "headers": headers})
                 await send({"type": "http.response.body", "body": content})
