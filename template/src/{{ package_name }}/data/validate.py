@@ -405,17 +405,18 @@ def psi_of_counts(expected_counts: np.ndarray, actual_counts: np.ndarray) -> flo
 
 
 def bin_counts(values: np.ndarray, cuts: np.ndarray) -> np.ndarray:
-    """How many values fall in each bin: up to the first cut, up to each next, then above.
+    """How many values fall below the first cut, on it, between it and the next, ..., above.
 
-    A value equal to a cut counts in the bin below it. Real columns are often mostly one value
-    (zeros of a count, a floor or a cap): every quantile is then that value and it is the only
-    cut. Counted below it, the tie is a bin of its own and everything else is the next one, so
-    a shift away from the tie shows; counted above, both would share one bin and psi would stay
-    0 whatever happened.
+    A value equal to a cut has a bin of its own. Real columns are often mostly one value (the
+    zeros of a count, a cap, a flag that is mostly 1): every quantile is then that value, and
+    it is the only cut. A bin of its own keeps a shift away from it visible on either side;
+    counted with the values below it or above it, one side would share its bin and psi would
+    stay 0 whatever happened there. Between cuts nothing changes: the bins on the cuts of a
+    continuous column hold next to nothing.
     """
-    counts: np.ndarray = np.bincount(
-        np.searchsorted(cuts, values, side="left"), minlength=cuts.size + 1
-    )
+    below, up_to = np.searchsorted(cuts, values, "left"), np.searchsorted(cuts, values, "right")
+    places = below + up_to
+    counts: np.ndarray = np.bincount(places, minlength=2 * cuts.size + 1)
     return counts
 
 

@@ -1375,4 +1375,4 @@ def _sequence(target: str, items: Sequence[str]) -> list[str]:
     one_line = f"{target} = ({', '.join(items)}{',' if len(items) == 1 else ''})"
     if len(one_line) <= LINE_LENGTH:
         return [one_line]
-    return [f"{target} = (", *(f"    {item}," for item in items), ")"]
+    return [f"{target} = (", *(_fitting(f"    {item},") for item in items), ")"]
