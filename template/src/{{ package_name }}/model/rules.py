@@ -643,7 +643,8 @@ def _multiclass(
     }
     found = [labels[index] or 0 for index in known]
     orders = [list(range(len(classes)))]
-    if reorder and (by_data := _data_order(numbers, found, len(classes))) != orders[0]:
+    by_data = _data_order(numbers, found, len(classes)) if reorder else orders[0]
+    if by_data not in (orders[0], orders[0][::-1]):  # reversed, it is the contract's order still
         orders.append(by_data)
     fits = [_fit_in_order(numbers, groups, found, order) for order in orders]
     # The order that decides more of these rows right; the contract's when it is as good.
