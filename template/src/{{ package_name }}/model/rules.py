@@ -651,15 +651,12 @@ def _multiclass(
     chosen = max(range(len(fits)), key=lambda position: (fits[position][2], -position))
     terms, explained, _ = fits[chosen]
     order = orders[chosen]
-    rank = {position: place for place, position in enumerate(order)}
-    y = [float(rank[label]) for label in found]
+    y = _ranked(found, order)
     # The classes' names in band order: the contract's, or the data's (written as CLASS_ORDER).
     banded = [classes[position] for position in order]
     if order != orders[0]:
         class_order = _sequence("CLASS_ORDER: tuple[str, ...] | None", list(map(_literal, banded)))
-    shares = [
-        sum(1 for value in y if value == position) / len(y) for position in range(len(classes))
-    ]
+    shares = _shares(y, len(classes))
     if not terms:
         # Points of 0 fall between the cut points around the most common class.
         common = max(range(len(classes)), key=lambda position: shares[position])
@@ -797,8 +794,7 @@ def _fit_in_order(
 
     Rows are cut into bands, one per class in order, each the class's share of the rows.
     """
-    rank = {position: place for place, position in enumerate(order)}
-    y = [float(rank[label]) for label in found]
+    y = _ranked(found, order)
     terms, explained = _fit_points(numbers, groups, y)
     if not terms:
         return terms, explained, 0
@@ -806,7 +802,7 @@ def _fit_in_order(
     for term in terms:
         points = [a + b for a, b in zip(points, _contribution(term, numbers, groups), strict=True)]
     ordered = sorted(points)
-    shares = [sum(1 for value in y if value == place) / len(y) for place in range(len(order))]
+    shares = _shares(y, len(order))
     cuts = [
         _quantile(ordered, min(sum(shares[: place + 1]), 1.0)) for place in range(len(order) - 1)
     ]
@@ -816,6 +812,17 @@ def _fit_in_order(
         if bisect.bisect_right(cuts, earned) == value
     )
     return terms, explained, right
+
+
+def _ranked(found: Sequence[int], order: Sequence[int]) -> list[float]:
+    """Each row's class (a position in the contract's classes) as its place in `order`."""
+    rank = {position: place for place, position in enumerate(order)}
+    return [float(rank[label]) for label in found]
+
+
+def _shares(ranks: Sequence[float], count: int) -> list[float]:
+    """The share of rows at each of `count` places."""
+    return [sum(1 for value in ranks if value == place) / len(ranks) for place in range(count)]
 
 
 def _class_means(
