@@ -60,8 +60,13 @@ def breast_cancer() -> pd.DataFrame:
 
 
 def wine() -> pd.DataFrame:
-    """Wine: 13 numeric features, classes labelled 0, 1 and 2 (integers), no category column."""
-    return datasets.load_wine(as_frame=True).frame
+    """Wine: 13 numeric features, no category column, classes 0, 1 and 2 written 0.0, 1.0, 2.0.
+
+    pandas writes whole-number classes so once their column has held a missing value; the
+    answers name them 0, 1 and 2.
+    """
+    frame = datasets.load_wine(as_frame=True).frame
+    return frame.assign(target=frame["target"].astype(float))
 
 
 def diabetes() -> pd.DataFrame:

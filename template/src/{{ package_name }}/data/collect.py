@@ -19,7 +19,7 @@ from pydantic import SecretStr
 from ..config import Contract
 from ..errors import RawDataError
 from ..files import write_atomic
-from .columns import SCHEMA_FILE, load, missing_columns, synthetic, value_text
+from .columns import SCHEMA_FILE, label_key, load, missing_columns, synthetic, value_text
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
@@ -256,7 +256,7 @@ def read_raw(path: Path, text_columns: tuple[str, ...] = ()) -> pd.DataFrame:
             frame: pd.DataFrame = ParquetFile(io.BytesIO(path.read_bytes())).to_pandas()
         except Exception as error:  # fastparquet raises many unrelated types
             raise RawDataError(f"{path}: cannot read it as Parquet ({error})") from None
-        return frame.astype(dict.fromkeys(text_columns, str))
+        return _text_as_csv_gives_it(frame).astype(dict.fromkeys(text_columns, str))
     try:
         return pd.read_csv(path, dtype=dict.fromkeys(text_columns, str))
     except UnicodeDecodeError:
@@ -268,6 +268,32 @@ def read_raw(path: Path, text_columns: tuple[str, ...] = ()) -> pd.DataFrame:
         raise RawDataError(f"{path}: not valid CSV ({detail})") from None
     except OSError as error:
         raise RawDataError(f"{path}: cannot read it ({error.strerror})") from None
+
+
+# The type pandas gives text it reads from CSV: str from pandas 3 on, object before.
+_CSV_TEXT = pd.Series(["text"]).dtype
+
+
+def _text_as_csv_gives_it(frame: pd.DataFrame) -> pd.DataFrame:
+    """Text columns read from Parquet as a CSV of the same records reads them.
+
+    fastparquet gives text as objects with None where a value is missing; read from CSV, the
+    same column has pandas' text type and NaN, and every later stage sees one of the two.
+    """
+    text = [
+        column
+        for column, dtype in frame.dtypes.items()
+        if pd.api.types.is_object_dtype(dtype)
+        and pd.api.types.infer_dtype(frame[column], skipna=True) == "string"
+    ]
+    if not text:
+        return frame
+    return frame.assign(
+        **{
+            str(column): frame[column].where(frame[column].notna(), np.nan).astype(_CSV_TEXT)
+            for column in text
+        }
+    )
 
 
 def _where_not_utf8(content: bytes) -> str:
@@ -310,7 +336,9 @@ def encode_target(frame: pd.DataFrame, contract: Contract, where: str) -> pd.Dat
     values = [value_text(value) for value in load().target.values]
     if task == "multiclass_classification":
         known = values or list(contract.task.classes or [])
-        return _known_labels(frame.assign(**{target: labels}), target, known, where)
+        return _known_labels(
+            frame.assign(**{target: _as_known(labels, known)}), target, known, where
+        )
     # Yes/no values match however the file spells them: 1, 1.0, true, True.
     negative, positive = [_yes_no_key(value) for value in values[-2:]] or ["0", "1"]
     keys = labels.map(lambda value: value if value is None else _yes_no_key(value))
@@ -320,12 +348,23 @@ def encode_target(frame: pd.DataFrame, contract: Contract, where: str) -> pd.Dat
 
 
 def _yes_no_key(value: str) -> str:
-    text = value.strip().lower()
-    try:
-        number = float(text)
-    except ValueError:
-        return text
-    return str(int(number)) if number.is_integer() else text
+    return label_key(value.strip().lower())
+
+
+def _as_known(labels: pd.Series, known: list[str]) -> pd.Series:
+    """Labels written another way than a known class (6.0 for 6) as that class.
+
+    Only where one known class has the label's key: with both 1 and 1.0 among the classes,
+    each stays as written.
+    """
+    by_key: dict[str, str | None] = {}
+    for label in known:
+        key = label_key(label)
+        by_key[key] = None if key in by_key else label
+    written = {label for label in labels.dropna().unique() if label not in known}
+    renamed = {label: by_key.get(label_key(label)) for label in written}
+    renamed = {label: name for label, name in renamed.items() if name is not None}
+    return labels.map(lambda label: renamed.get(label, label)) if renamed else labels
 
 
 def _known_labels(frame: pd.DataFrame, target: str, known: list[str], where: str) -> pd.DataFrame:

@@ -248,6 +248,19 @@ def _text(value: object) -> str:
 value_text = _text
 
 
+def label_key(text: str) -> str:
+    """What the spellings of one label share: 6, 6.0 and 6.00 are all the class 6.
+
+    A column of whole-number classes is written 6.0 by pandas once it has held a missing
+    value, so a label is matched by this key where its exact text is not known.
+    """
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    return str(int(number)) if number.is_integer() else text
+
+
 def python_names(names: Sequence[str]) -> dict[str, str]:
     """A distinct Python identifier for each column name (the name itself where it is one).
 

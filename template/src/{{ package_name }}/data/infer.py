@@ -740,8 +740,21 @@ class Profiler:
                 )
             positive = self._positive_index(counted, warnings)
             counted = [counted[1 - positive], counted[positive]]
-        elif set(map(str, values)) == set(self.classes):
-            counted.sort(key=lambda item: self.classes.index(str(item[0])))
+        else:
+            # Classes numbered 0.0, 1.0, ... (a column that held a missing value) are 0, 1, ...
+            # or, where the answers name the classes, spelt as the answers spell them.
+            counted = [(_whole(value), count) for value, count in counted]
+            keys = [_label_key(str(value)) for value, _ in counted]
+            told = [_label_key(label) for label in self.classes]
+            if sorted(keys) == sorted(told):
+                answered = [self.classes[told.index(key)] for key in keys]
+                counted = sorted(
+                    (
+                        (value if str(value) == label else label, count)
+                        for label, (value, count) in zip(answered, counted, strict=True)
+                    ),
+                    key=lambda item: self.classes.index(str(item[0])),
+                )
         if self.task == "multiclass_classification" and len(counted) < 3:
             warnings.append(
                 f"the target column {name!r} has {len(counted)} classes; multiclass "
@@ -1008,6 +1021,22 @@ def _significant(value: float) -> float:
     return float(f"{value:.4g}")
 
 
+def _whole(value: Value) -> Value:
+    """A float that is a whole number as that integer; any other value as it is."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _label_key(text: str) -> str:
+    """What the spellings of one class label share: 6, 6.0 and 6.00 are all the class 6."""
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    return str(int(number)) if number.is_integer() else text
+
+
 def _shares(counts: list[int]) -> tuple[float, ...]:
     total = sum(counts) or 1
     return tuple(round(count / total, 4) for count in counts)
@@ -1256,7 +1285,8 @@ def _write_column(out: _Writer, column: InferredColumn) -> None:
     elif column.role == "sensitive" and column.kind != "category":
         out.comment(
             8,
-            "Sensitive and numeric: the bias gate compares the groups of its quartile bands.",
+            "Sensitive and numeric: the bias gate compares each value's group (quartile bands "
+            "beyond 10 values).",
         )
     out.line(8, "Column(")
     out.line(12, f"{_literal(column.name)},")
