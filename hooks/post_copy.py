@@ -277,7 +277,7 @@ def fit_rules(infer: ModuleType, schema: Any, path: Path, given: dict[str, Any])
         rows = [
             dict(zip(sample.columns, row, strict=False)) for chunk in sample.chunks for row in chunk
         ]
-        inputs = [column for column in schema.columns if column.is_input]
+        inputs = rules.rule_inputs([column for column in schema.columns if column.is_input])
         task = given["task_type"]
         decision = given.get(
             "prediction_quantile" if task == "regression" else "decision_threshold"

@@ -22,6 +22,7 @@ How rules are chosen, per task:
 - anomaly detection: robust z-scores (median, MAD x 1.4826) of the numbers; with labels, the
   direction (high, low or far) and the columns that set anomalies apart, and the score curve.
 
+Sensitive columns are left to the bias gate: the callers pass `rule_inputs` of the schema.
 Without labels, binary and multiclass rules cannot be chosen and the block is neutral; the
 anomaly block scores every number far from its median; regression predicts a constant.
 """
@@ -36,7 +37,7 @@ import random
 import textwrap
 import unicodedata
 from collections.abc import Mapping, Sequence
-from typing import NamedTuple
+from typing import NamedTuple, Protocol, TypeVar
 
 START_MARKER = "# --- Edit the rules here"
 END_MARKER = "# --- End of rules."
@@ -55,6 +56,25 @@ MAX_SIGNALS = 8
 MAX_CATEGORIES = 30  # a table of amounts per category stays readable up to this many
 MAD_TO_SIGMA = 1.4826
 NAME_SHOWN = 40  # characters of a column name quoted in a comment
+
+
+class _Input(Protocol):
+    @property
+    def role(self) -> str: ...
+
+
+InputT = TypeVar("InputT", bound=_Input)
+
+
+def rule_inputs(inputs: Sequence[InputT]) -> list[InputT]:
+    """The inputs rules may use: all but the sensitive ones, unless only sensitive ones exist.
+
+    The bias gate compares the groups of a sensitive column, so a baseline that gave a group
+    its own points would fail the gate it is judged by (and the behavioural tests, which hold
+    such columns at each record's own value, would see those points outweigh a clear case).
+    """
+    unaware = [column for column in inputs if column.role != "sensitive"]
+    return unaware or list(inputs)
 
 
 class RulesError(ValueError):
