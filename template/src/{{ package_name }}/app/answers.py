@@ -58,8 +58,18 @@ METRICS_RESPONSE: dict[str, Any] = {"content": _METRICS_CONTENT}
 
 
 def shown_name(name: str) -> str:
-    """A field name from a request, safe to answer with: escaped, then cut to 60 characters."""
-    shown = html.escape(name.encode("unicode_escape").decode("ascii"))
+    """A field name from a request, safe to answer with: escaped, then cut to 60 characters.
+
+    Characters that print (accented letters, other scripts) stay as they are, so a column
+    named Größe is named Größe; control and format characters (tabs, bidirectional
+    overrides) are written as escapes, and markup as entities.
+    """
+    head = name[: NAME_SHOWN + 1]
+    visible = "".join(
+        char if char.isprintable() else char.encode("unicode_escape").decode("ascii")
+        for char in head
+    )
+    shown = html.escape(visible)
     return shown[:NAME_SHOWN] + ("..." if len(shown) > NAME_SHOWN else "")
 
 
