@@ -122,6 +122,22 @@ class FairnessReport:
             + (f" ({left_out} rates of too small groups not judged)" if left_out else "")
         )
 
+    def _next_when_unjudged(self) -> str:
+        """The ways to give the gate enough records, as far as they fit this contract."""
+        ways = [
+            "a larger test split (data.test_fraction in ml_contract.yaml) or more data",
+            f"fewer, larger groups of {self.worst_feature} (bands or regions made in the data "
+            "before collect)",
+        ]
+        if self.metric not in ("demographic_parity_difference", "metric_gap"):
+            # Demographic parity counts every row of a group; the gap in the primary metric is
+            # the one measure regression and multiclass classification have.
+            ways.append(
+                "a fairness.metric whose rates need fewer records "
+                "(demographic_parity_difference counts every row)"
+            )
+        return f"Next: give the gate enough records to judge: {'; or '.join(ways)}."
+
     def explain(self, model: str, remedy: str) -> str:
         """Why the gate judged a model so: the verdict, each group's rates, and the next steps.
 
@@ -138,12 +154,7 @@ class FairnessReport:
                 rates = ", ".join(self._rate_shown(rate, values) for rate in self.rates)
                 lines.append(f"  {feature} = {group}: {int(values['count'])} rows, {rates}")
         if math.isnan(self.value):
-            lines.append(
-                "Next: give the gate enough records to judge, a larger test split "
-                "(data.test_fraction in ml_contract.yaml) or more data; or choose a "
-                "fairness.metric whose rates need fewer (demographic_parity_difference counts "
-                "every row)."
-            )
+            lines.append(self._next_when_unjudged())
             return "\n".join(lines)
         lines.append(
             f"Next: {remedy}; or, where the gap is justified, raise fairness.tolerance in "
