@@ -256,7 +256,13 @@ def read_raw(path: Path, text_columns: tuple[str, ...] = ()) -> pd.DataFrame:
             frame: pd.DataFrame = ParquetFile(io.BytesIO(path.read_bytes())).to_pandas()
         except Exception as error:  # fastparquet raises many unrelated types
             raise RawDataError(f"{path}: cannot read it as Parquet ({error})") from None
-        return _text_as_csv_gives_it(frame).astype(dict.fromkeys(text_columns, str))
+        frame = _text_as_csv_gives_it(frame)
+        labels = [column for column in text_columns if column in frame.columns]
+        typed = frame.astype(dict.fromkeys(labels, str))
+        for column in labels:
+            # astype(str) writes a gap as the text "nan" before pandas 3: keep it a gap.
+            typed[column] = typed[column].where(frame[column].notna())
+        return typed
     try:
         return pd.read_csv(path, dtype=dict.fromkeys(text_columns, str))
     except UnicodeDecodeError:
@@ -288,12 +294,10 @@ def _text_as_csv_gives_it(frame: pd.DataFrame) -> pd.DataFrame:
     ]
     if not text:
         return frame
-    return frame.assign(
-        **{
-            str(column): frame[column].where(frame[column].notna(), np.nan).astype(_CSV_TEXT)
-            for column in text
-        }
-    )
+    frame = frame.copy()
+    for column in text:
+        frame[column] = frame[column].where(frame[column].notna(), np.nan).astype(_CSV_TEXT)
+    return frame
 
 
 def _where_not_utf8(content: bytes) -> str:

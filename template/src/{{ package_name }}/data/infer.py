@@ -746,7 +746,9 @@ class Profiler:
             counted = [(_whole(value), count) for value, count in counted]
             keys = [_label_key(str(value)) for value, _ in counted]
             told = [_label_key(label) for label in self.classes]
-            if sorted(keys) == sorted(told):
+            if sorted(str(value) for value, _ in counted) == sorted(self.classes):
+                counted.sort(key=lambda item: self.classes.index(str(item[0])))
+            elif len(set(told)) == len(told) and sorted(keys) == sorted(told):
                 answered = [self.classes[told.index(key)] for key in keys]
                 counted = sorted(
                     (
