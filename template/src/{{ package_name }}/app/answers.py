@@ -62,11 +62,13 @@ def shown_name(name: str) -> str:
 
     Characters that print (accented letters, other scripts) stay as they are, so a column
     named Größe is named Größe; control and format characters (tabs, bidirectional
-    overrides) are written as escapes, and markup as entities.
+    overrides) and backslashes are written as escapes, and markup as entities.
     """
     head = name[: NAME_SHOWN + 1]
     visible = "".join(
-        char if char.isprintable() else char.encode("unicode_escape").decode("ascii")
+        char
+        if char.isprintable() and char != "\\"
+        else char.encode("unicode_escape").decode("ascii")
         for char in head
     )
     shown = html.escape(visible)

@@ -129,11 +129,11 @@ class FairnessReport:
             f"fewer, larger groups of {self.worst_feature} (bands or regions made in the data "
             "before collect)",
         ]
-        if self.metric not in ("demographic_parity_difference", "metric_gap"):
-            # Demographic parity counts every row of a group; the gap in the primary metric is
-            # the one measure regression and multiclass classification have.
+        if self.metric != "demographic_parity_difference":
+            # Demographic parity counts every row of a group, but only yes/no decisions have it:
+            # regression and multiclass classification judge the gap in their metric.
             ways.append(
-                "a fairness.metric whose rates need fewer records "
+                "for yes/no decisions, a fairness.metric whose rates need fewer records "
                 "(demographic_parity_difference counts every row)"
             )
         return f"Next: give the gate enough records to judge: {'; or '.join(ways)}."
